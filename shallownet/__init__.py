@@ -1,0 +1,41 @@
+"""shallownet: how weight initialization and activation functions shape training.
+
+The numerical core is plain numpy::
+
+    import shallownet as sn
+
+    X, Y = sn.datasets.flower()
+    net = sn.Network(n_x=2, hidden=[4], activation="tanh", init="normal", seed=2)
+    hist = sn.train(net, X, Y, learning_rate=1.2, iterations=10_000)
+    net.accuracy(X, Y)
+"""
+
+from . import datasets, diagnostics
+from .activations import Activation, activations
+from .diagnostics import RecordDiagnostics
+from .gradcheck import gradient_check
+from .initializers import initializers
+from .network import Network
+from .registry import PluginError, Registry, UnknownPluginError
+from .train import Callback, History, TrainState, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "Callback",
+    "History",
+    "Network",
+    "PluginError",
+    "RecordDiagnostics",
+    "Registry",
+    "TrainState",
+    "UnknownPluginError",
+    "__version__",
+    "activations",
+    "datasets",
+    "diagnostics",
+    "gradient_check",
+    "initializers",
+    "train",
+]

@@ -1,0 +1,177 @@
+"""Hidden-layer activations: each one object holding g, g' and its flat region.
+
+The derivative takes both the pre-activation ``z`` and the output ``a = g(z)``
+because for the classic functions g' is cheapest from the output
+(sigmoid' = a(1 - a), tanh' = 1 - a²), which the forward pass already computed.
+
+Register your own::
+
+    sn.activations.register(
+        "softsign",
+        sn.Activation(forward=lambda z: z / (1 + np.abs(z)),
+                      derivative=lambda z, a: 1 / (1 + np.abs(z)) ** 2),
+    )
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .registry import PluginError, Registry
+
+Array = NDArray[np.floating[Any]]
+
+
+def _never(z: Array, a: Array, **params: float) -> NDArray[np.bool_]:
+    return np.zeros(np.shape(z), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function g with its derivative g'.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(z, **params) -> a``, elementwise, same shape as ``z``.
+    derivative : callable
+        ``derivative(z, a, **params) -> g'(z)``, where ``a = forward(z)``.
+    saturated : callable, optional
+        ``saturated(z, a, **params) -> bool array``: where the unit sits in a
+        flat region of g (g' near zero) so gradients through it vanish.
+        Default: never saturated.
+    params : mapping, optional
+        The activation's parameters and their defaults (e.g. ``{"alpha": 0.01}``);
+        :meth:`with_params` makes a copy with some of them changed.
+    """
+
+    forward: Callable[..., Array]
+    derivative: Callable[..., Array]
+    saturated: Callable[..., NDArray[np.bool_]] = _never
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def __call__(self, z: Array) -> Array:
+        """g(z)."""
+        return self.forward(z, **self.params)
+
+    def grad(self, z: Array, a: Array) -> Array:
+        """g'(z), given ``a = g(z)``."""
+        return self.derivative(z, a, **self.params)
+
+    def is_saturated(self, z: Array, a: Array) -> NDArray[np.bool_]:
+        """Boolean mask of units in the flat region of g."""
+        return self.saturated(z, a, **self.params)
+
+    def with_params(self, **params: float) -> Activation:
+        """A copy with some parameters changed; unknown names are an error."""
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            allowed = ", ".join(sorted(self.params)) or "none"
+            msg = f"unknown activation parameter(s) {', '.join(unknown)}; allowed: {allowed}"
+            raise PluginError(msg)
+        return dataclasses.replace(self, params={**self.params, **params})
+
+
+def _validate(name: str, obj: object) -> None:
+    if not isinstance(obj, Activation):
+        msg = (
+            f"activation {name!r} must be an sn.Activation(forward=..., derivative=...), "
+            f"got {type(obj).__name__}"
+        )
+        raise PluginError(msg)
+
+
+class ActivationRegistry(Registry[Activation]):
+    """The registry of activations, with a derivative check."""
+
+    def check(self, name: str, *, tol: float = 1e-6, **params: float) -> float:
+        """Compare g' with central differences of g; raise if they disagree.
+
+        Points are drawn away from 0 so that kinks (relu) do not count as errors.
+        Returns the largest absolute error found.
+        """
+        act = self.get(name).with_params(**params)
+        rng = np.random.default_rng(0)
+        z = rng.uniform(0.05, 4.0, size=200) * rng.choice([-1.0, 1.0], size=200)
+        h = 1e-6
+        numeric = (act(z + h) - act(z - h)) / (2 * h)
+        analytic = act.grad(z, act(z))
+        if np.shape(analytic) != z.shape:
+            msg = (
+                f"activation {name!r}: derivative returned shape {np.shape(analytic)} "
+                f"for input of shape {z.shape}"
+            )
+            raise PluginError(msg)
+        err = np.abs(analytic - numeric) / np.maximum(1.0, np.abs(numeric))
+        worst = int(np.argmax(err))
+        if not err[worst] <= tol:  # also catches nan
+            msg = (
+                f"activation {name!r}: derivative disagrees with central differences "
+                f"at z={z[worst]:.4g}: g'(z)={analytic[worst]:.6g}, "
+                f"numerical {numeric[worst]:.6g}"
+            )
+            raise PluginError(msg)
+        return float(err[worst])
+
+
+activations = ActivationRegistry("activation", "shallownet.activations", validate=_validate)
+
+
+# -- built-ins ------------------------------------------------------------------
+# Each forward is one line; its derivative sits right beside it.
+
+
+def _sigmoid(z: Array) -> Array:
+    # σ(z) = 1/(1 + e^-z) = (1 + tanh(z/2))/2; the tanh form never overflows
+    # and reaches exactly 0.0 and 1.0 symmetrically in the far tails.
+    a: Array = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return a
+
+
+activations.register(
+    "sigmoid",
+    Activation(
+        forward=_sigmoid,
+        derivative=lambda z, a: a * (1 - a),  # σ' = σ(1 - σ)
+        saturated=lambda z, a: (a < 0.01) | (a > 0.99),
+    ),
+)
+activations.register(
+    "tanh",
+    Activation(
+        forward=lambda z: np.tanh(z),
+        derivative=lambda z, a: 1 - a**2,  # tanh' = 1 - tanh²
+        saturated=lambda z, a: np.abs(a) > 0.99,
+    ),
+)
+activations.register(
+    "relu",
+    Activation(
+        forward=lambda z: np.maximum(z, 0),
+        derivative=lambda z, a: (z > 0).astype(z.dtype),  # 0 at the kink, by convention
+        saturated=lambda z, a: z <= 0,  # a "dead" unit passes no gradient
+    ),
+)
+activations.register(
+    "leaky_relu",
+    Activation(
+        forward=lambda z, alpha: np.where(z > 0, z, alpha * z),
+        derivative=lambda z, a, alpha: np.where(z > 0, 1.0, alpha).astype(z.dtype),
+        params={"alpha": 0.01},
+    ),
+)
+activations.register(
+    "identity",
+    Activation(
+        forward=lambda z: z,
+        derivative=lambda z, a: np.ones_like(z),
+    ),
+)
+
+sigmoid = _sigmoid  # the output layer's activation, used by the network

@@ -1,0 +1,244 @@
+"""Binary classification data sets, columns as examples: X (n_x, m), Y (1, m).
+
+``flower`` is the course's planar data set, generated exactly as the course
+generates it. ``circles`` and ``moons`` reproduce scikit-learn's
+``make_circles`` / ``make_moons`` bit for bit for the same seed (they draw from
+``np.random.RandomState(seed)`` in the same order) without depending on it.
+Each generator owns its random state; none touches numpy's global one.
+
+Data sets are plugins too: ``sn.datasets.register("name", fn)`` where
+``fn(**params) -> (X, Y)``, or the entry-point group ``shallownet.datasets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .registry import Registry
+
+Array = NDArray[np.float64]
+Loader = Callable[..., tuple[Array, Array]]
+
+_registry: Registry[Loader] = Registry("dataset", "shallownet.datasets")
+register = _registry.register
+
+
+def names() -> list[str]:
+    """Registered data set names, sorted."""
+    return _registry.names()
+
+
+def load(name: str, **params: Any) -> tuple[Array, Array]:
+    """Load a registered data set by name: ``load("circles", n_samples=300, noise=0.05)``."""
+    return _registry.get(name)(**params)
+
+
+def _check_n(n_samples: object, minimum: int = 2) -> int:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer):
+        msg = f"n_samples must be an integer >= {minimum}, got {n_samples!r}"
+        raise ValueError(msg)
+    if n_samples < minimum:
+        msg = f"n_samples must be an integer >= {minimum}, got {n_samples!r}"
+        raise ValueError(msg)
+    return int(n_samples)
+
+
+def _check_noise(noise: object) -> float | None:
+    if noise is None:
+        return None
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
+        msg = f"noise must be a number >= 0 (standard deviation), got {noise!r}"
+        raise ValueError(msg)
+    return float(noise)
+
+
+def _columns(X_rows: Array, y: NDArray[Any]) -> tuple[Array, Array]:
+    """From scikit-learn's layout (m, n_x), (m,) to the course's (n_x, m), (1, m)."""
+    return np.ascontiguousarray(X_rows.T, dtype=np.float64), y.reshape(1, -1).astype(np.float64)
+
+
+@register("flower")
+def flower(n_samples: int = 400, seed: int = 1) -> tuple[Array, Array]:
+    """The course's planar "flower": two classes of petals, m = 400 by default.
+
+    For class j in (0, 1), N = m/2 points: ``t = linspace(3.12 j, 3.12 (j+1), N)
+    + randn(N) * 0.2``, ``r = 4 sin(4t) + randn(N) * 0.2``, point ``(r sin t, r cos t)``.
+    """
+    m = _check_n(n_samples)
+    rs = np.random.RandomState(seed)
+    N = m // 2
+    a = 4  # maximum ray of the flower
+    X = np.zeros((2 * N, 2))
+    y = np.zeros(2 * N)
+    for j in range(2):
+        ix = slice(N * j, N * (j + 1))
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + rs.randn(N) * 0.2  # theta
+        r = a * np.sin(4 * t) + rs.randn(N) * 0.2  # radius
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+    return _columns(X, y)
+
+
+def _shuffle_and_noise(
+    X: Array, y: NDArray[Any], rs: np.random.RandomState, noise: float | None
+) -> tuple[Array, Array]:
+    # Same draws, same order as sklearn.utils.shuffle followed by the noise.
+    indices = np.arange(len(y))
+    rs.shuffle(indices)
+    X, y = X[indices], y[indices]
+    if noise is not None:
+        X += rs.normal(scale=noise, size=X.shape)
+    return _columns(X, y)
+
+
+@register("circles")
+def circles(
+    n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed: int = 1
+) -> tuple[Array, Array]:
+    """A small circle inside a large one (``sklearn.datasets.make_circles``)."""
+    m = _check_n(n_samples)
+    noise = _check_noise(noise)
+    if not 0 <= factor < 1:
+        msg = f"factor must be in [0, 1) (inner radius / outer radius), got {factor!r}"
+        raise ValueError(msg)
+    n_out = m // 2
+    n_in = m - n_out
+    lin_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    lin_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.vstack(
+        [
+            np.append(np.cos(lin_out), np.cos(lin_in) * factor),
+            np.append(np.sin(lin_out), np.sin(lin_in) * factor),
+        ]
+    ).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _shuffle_and_noise(X, y, np.random.RandomState(seed), noise)
+
+
+@register("moons")
+def moons(n_samples: int = 100, noise: float | None = None, seed: int = 1) -> tuple[Array, Array]:
+    """Two interleaving half circles (``sklearn.datasets.make_moons``)."""
+    m = _check_n(n_samples)
+    noise = _check_noise(noise)
+    n_out = m // 2
+    n_in = m - n_out
+    X = np.vstack(
+        [
+            np.append(
+                np.cos(np.linspace(0, np.pi, n_out)), 1 - np.cos(np.linspace(0, np.pi, n_in))
+            ),
+            np.append(
+                np.sin(np.linspace(0, np.pi, n_out)),
+                1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5,
+            ),
+        ]
+    ).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _shuffle_and_noise(X, y, np.random.RandomState(seed), noise)
+
+
+@register("blobs")
+def blobs(n_samples: int = 200, spread: float = 1.0, seed: int = 1) -> tuple[Array, Array]:
+    """Two Gaussian blobs centred at (-1.5, -1.5) and (1.5, 1.5), std ``spread``."""
+    m = _check_n(n_samples)
+    if not spread > 0:
+        msg = f"spread must be > 0, got {spread!r}"
+        raise ValueError(msg)
+    rng = np.random.default_rng(seed)
+    y = np.arange(m) % 2
+    centers = np.where(y[:, None] == 1, 1.5, -1.5)
+    X = centers + rng.standard_normal((m, 2)) * spread
+    return _columns(X, y)
+
+
+@register("xor")
+def xor(n_samples: int = 200, noise: float = 0.0, seed: int = 1) -> tuple[Array, Array]:
+    """Points in [-1, 1]², label 1 where x1 and x2 have the same sign (not linearly separable)."""
+    m = _check_n(n_samples)
+    scale = _check_noise(noise) or 0.0
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(m, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.intp)
+    X = X + rng.standard_normal((m, 2)) * scale
+    return _columns(X, y)
+
+
+@register("gaussian_quantiles")
+def gaussian_quantiles(n_samples: int = 200, seed: int = 1) -> tuple[Array, Array]:
+    """Standard 2-D Gaussian split by radius into two equal halves (inner 0, outer 1)."""
+    m = _check_n(n_samples)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, 2))
+    order = np.argsort(np.sum(X**2, axis=1), kind="stable")
+    y = np.zeros(m, dtype=np.intp)
+    y[order[m // 2 :]] = 1
+    return _columns(X, y)
+
+
+@register("csv")
+def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
+    """A user's CSV: numeric feature columns plus a 0/1 ``label`` column, one example per row."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"CSV file {str(path)!r} does not exist"
+        raise ValueError(msg)
+    frame = pd.read_csv(path)
+    if label not in frame.columns:
+        msg = (
+            f"CSV file {str(path)!r} has no label column {label!r}; "
+            f"columns: {', '.join(map(str, frame.columns))}"
+        )
+        raise ValueError(msg)
+    features = [c for c in frame.columns if c != label]
+    if not features:
+        msg = f"CSV file {str(path)!r} has no feature columns besides {label!r}"
+        raise ValueError(msg)
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            msg = (
+                f"CSV file {str(path)!r}: column {column!r} has a non-numeric value "
+                f"{frame[column].iloc[row]!r} on line {row + 2}"
+            )
+            raise ValueError(msg)
+        missing = values.isna()
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0])
+            msg = (
+                f"CSV file {str(path)!r}: column {column!r} has a missing value on line {row + 2}"
+            )
+            raise ValueError(msg)
+    y = frame[label].to_numpy(dtype=np.float64)
+    if not np.isin(y, (0.0, 1.0)).all():
+        found = ", ".join(f"{v:g}" for v in np.unique(y[~np.isin(y, (0.0, 1.0))])[:5])
+        msg = (
+            f"CSV file {str(path)!r}: label column {label!r} must hold 0 and 1 only, found {found}"
+        )
+        raise ValueError(msg)
+    return _columns(frame[features].to_numpy(dtype=np.float64), y)
+
+
+def split(
+    X: Array, Y: Array, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[Array, Array, Array, Array]:
+    """Shuffle the m examples and split them: ``X_train, Y_train, X_test, Y_test``."""
+    if not 0 < test_fraction < 1:
+        msg = f"test_fraction must be in (0, 1), got {test_fraction!r}"
+        raise ValueError(msg)
+    m = X.shape[1]
+    n_test = round(m * test_fraction)
+    if not 0 < n_test < m:
+        msg = f"test_fraction={test_fraction} leaves no train or no test example of m={m}"
+        raise ValueError(msg)
+    order = np.random.default_rng(seed).permutation(m)
+    test, train = order[:n_test], order[n_test:]
+    return X[:, train], Y[:, train], X[:, test], Y[:, test]

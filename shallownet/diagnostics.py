@@ -1,0 +1,128 @@
+"""Diagnostics that make symmetry and saturation visible, as pure functions.
+
+Hidden unit j of layer l is described by all of its parameters,
+``u_j = (W[l][j, :], b[l][j], W[l+1][:, j])``: what it reads, its bias, and
+how the next layer reads it. Two units with equal u compute the same function
+and, by the backward formulas, receive the same gradient: they stay equal.
+
+Metric names refer to the first hidden layer; deeper hidden layers add the
+same metrics with a ``_h2``, ``_h3``... suffix. For a stack of K networks
+(leading batch axis) every metric is an array of shape (K,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .activations import Activation
+from .network import Array, Network, forward
+from .train import Callback, TrainState
+
+Metrics = dict[str, Any]
+
+
+def _suffix(l: int) -> str:
+    return "" if l == 1 else f"_h{l}"
+
+
+def _scalar(value: Any) -> Any:
+    """Plain Python numbers for one network, arrays for a stack."""
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value
+
+
+def hidden_units(params: Mapping[str, Array], l: int = 1) -> Array:
+    """Stack ``u_j`` for the units of hidden layer l: shape (..., n_l, n_{l-1} + 1 + n_{l+1})."""
+    W, b, W_next = params[f"W{l}"], params[f"b{l}"], params[f"W{l + 1}"]
+    return np.concatenate([W, b, W_next.mT], axis=-1)
+
+
+def symmetry(net: Network, rtol: float = 1e-6) -> Metrics:
+    """How alike the hidden units are.
+
+    Returns
+    -------
+    dict with
+        ``sym_max_pair_dist``: max over j < k of ‖u_j − u_k‖;
+        ``sym_rel_spread``: that divided by the mean ‖u_j‖ (0 when all units are equal);
+        ``distinct_units``: units left after merging those within
+        ``rtol * mean ‖u_j‖`` of an earlier one (1 under zero init).
+    """
+    out: Metrics = {}
+    for l in range(1, net.L):
+        U = hidden_units(net.params, l)
+        D = np.linalg.norm(U[..., :, None, :] - U[..., None, :, :], axis=-1)  # (..., n, n)
+        max_dist = D.max(axis=(-2, -1))
+        mean_norm = np.linalg.norm(U, axis=-1).mean(axis=-1)
+        safe_norm = np.where(mean_norm > 0, mean_norm, 1.0)
+        rel_spread = np.where(mean_norm > 0, max_dist / safe_norm, 0.0)
+        tol = rtol * mean_norm[..., None, None] + 1e-300
+        # A unit is a duplicate if some earlier unit (k < j) is within tol of it.
+        duplicate = np.tril(D <= tol, k=-1).any(axis=-1)
+        distinct = U.shape[-2] - duplicate.sum(axis=-1)
+        s = _suffix(l)
+        out[f"sym_max_pair_dist{s}"] = _scalar(max_dist)
+        out[f"sym_rel_spread{s}"] = _scalar(rel_spread)
+        out[f"distinct_units{s}"] = _scalar(distinct)
+    return out
+
+
+def saturation_of(Z: Sequence[Array], A: Sequence[Array], g: Activation) -> Metrics:
+    """Saturation metrics from a forward pass already computed (``Z``, ``A`` per layer)."""
+    out: Metrics = {}
+    L = len(Z) - 1
+    for l in range(1, L):
+        s = _suffix(l)
+        out[f"sat_frac{s}"] = _scalar(g.is_saturated(Z[l], A[l]).mean(axis=(-2, -1)))
+        out[f"mean_gprime{s}"] = _scalar(g.grad(Z[l], A[l]).mean(axis=(-2, -1)))
+    AL = A[L].astype(np.float64)
+    out["out_sat_frac"] = _scalar(((AL == 0.0) | (AL == 1.0)).mean(axis=(-2, -1)))
+    return out
+
+
+def saturation(net: Network, X: Array) -> Metrics:
+    """How much of the hidden layer sits in the flat tails of its activation on data X.
+
+    Returns
+    -------
+    dict with
+        ``sat_frac``: fraction of hidden activations in the activation's flat region
+        (|tanh| > 0.99, sigmoid outside [0.01, 0.99], relu z <= 0, or the plugin's rule);
+        ``mean_gprime``: mean of g'(Z) over hidden units and examples;
+        ``out_sat_frac``: fraction of outputs exactly 0.0 or 1.0 in float64
+        (where the naive cross-entropy would take log 0).
+    """
+    Z, A = forward(net.params, net.check_inputs(X), net.g)
+    return saturation_of(Z, A, net.g)
+
+
+def grad_norms(grads: Mapping[str, Array]) -> Metrics:
+    """Frobenius norm of each layer's weight gradient: ``grad_norm/W1``, ``grad_norm/W2``, ..."""
+    return {
+        f"grad_norm/{key[1:]}": _scalar(np.linalg.norm(value, axis=(-2, -1)))
+        for key, value in grads.items()
+        if key.startswith("dW")
+    }
+
+
+class RecordDiagnostics(Callback):
+    """Callback: log symmetry, saturation and gradient norms into the history every k steps."""
+
+    def __init__(self, every: int = 10) -> None:
+        if every < 1:
+            msg = f"every must be a positive integer, got {every!r}"
+            raise ValueError(msg)
+        self.every = every
+
+    def on_step(self, state: TrainState) -> None:
+        net = state.net
+        Z, A = forward(net.params, state.X, net.g)
+        state.history.log(
+            state.step,
+            **symmetry(net),
+            **saturation_of(Z, A, net.g),
+            **grad_norms(state.grads),
+        )

@@ -1,0 +1,187 @@
+"""A registry of named plugins: one type serves initializers and activations.
+
+A plugin is known by one string everywhere: its registry key is the Hydra
+group option (``init=he``), the MLflow param value and the report column value.
+
+Plugins arrive three ways, all equal once registered:
+
+- built in: registered when :mod:`shallownet` is imported;
+- programmatically: ``registry.register("name", obj)`` or as a decorator;
+- from installed packages: entry points in the registry's group (for example
+  ``[project.entry-points."shallownet.initializers"] orthogonal = "pkg.mod:fn"``),
+  loaded the first time the registry is asked for a name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint, entry_points
+from typing import Generic, TypeVar, overload
+
+T = TypeVar("T")
+
+
+class PluginError(ValueError):
+    """A plugin broke its contract, or a registration was refused."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """No plugin is registered under the requested name."""
+
+
+def _origin_of(obj: object) -> str:
+    """Where an object was defined, for messages about duplicates."""
+    target = getattr(obj, "forward", obj)  # an Activation is described by its forward
+    module = getattr(target, "__module__", None) or "?"
+    qualname = getattr(target, "__qualname__", type(target).__name__)
+    try:
+        line = inspect.getsourcelines(target)[1]  # type: ignore[arg-type]
+        file = inspect.getsourcefile(target)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return f"{module}.{qualname}"
+    return f"{module}.{qualname} ({file}:{line})"
+
+
+class Registry(Generic[T]):
+    """Name -> plugin mapping with clear errors.
+
+    Parameters
+    ----------
+    kind : str
+        What the plugins are, for messages ("initializer", "activation").
+    group : str
+        The entry-point group scanned for plugins from installed packages.
+    validate : callable, optional
+        ``validate(name, obj)`` raises :class:`PluginError` for an object that
+        cannot be a plugin of this kind; called at registration.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        validate: Callable[[str, T], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.group = group
+        self._validate = validate
+        self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+        self._entry_points_loaded = False
+
+    # -- registration ---------------------------------------------------------
+
+    @overload
+    def register(
+        self, name: str, obj: None = None, *, overwrite: bool = ...
+    ) -> Callable[[T], T]: ...
+
+    @overload
+    def register(self, name: str, obj: T, *, overwrite: bool = ...) -> T: ...
+
+    def register(
+        self, name: str, obj: T | None = None, *, overwrite: bool = False
+    ) -> T | Callable[[T], T]:
+        """Register ``obj`` under ``name``; without ``obj``, return a decorator.
+
+        A name that is already taken is refused unless ``overwrite=True``; the
+        message says where the first registration came from.
+        """
+        if obj is None:
+
+            def decorator(fn: T) -> T:
+                self.register(name, fn, overwrite=overwrite)
+                return fn
+
+            return decorator
+        self._add(name, obj, origin=_origin_of(obj), overwrite=overwrite)
+        return obj
+
+    def _add(self, name: str, obj: T, *, origin: str, overwrite: bool) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            msg = (
+                f"{self.kind} name must be a Python identifier (letters, digits, _), got {name!r}"
+            )
+            raise PluginError(msg)
+        if name in self._items and not overwrite:
+            msg = (
+                f"{self.kind} {name!r} is already registered (by {self._origins[name]}); "
+                f"pass overwrite=True to replace it"
+            )
+            raise PluginError(msg)
+        if self._validate is not None:
+            self._validate(name, obj)
+        self._items[name] = obj
+        self._origins[name] = origin
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin (tests and interactive sessions use this)."""
+        self._load_entry_points()
+        if name not in self._items:
+            raise self._unknown(name)
+        del self._items[name]
+        del self._origins[name]
+
+    # -- lookup ---------------------------------------------------------------
+
+    def get(self, name: str) -> T:
+        """The plugin registered as ``name``; an unknown name lists the valid ones."""
+        self._load_entry_points()
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise self._unknown(name) from None
+
+    def origin(self, name: str) -> str:
+        """Where the plugin ``name`` was registered from."""
+        self.get(name)
+        return self._origins[name]
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        self._load_entry_points()
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        self._load_entry_points()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, names={self.names()})"
+
+    def _unknown(self, name: object) -> UnknownPluginError:
+        valid = self.names()
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        msg = f"unknown {self.kind} {name!r}.{hint} Valid names: {', '.join(valid)}"
+        return UnknownPluginError(msg)
+
+    # -- entry points ---------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True  # set first: a plugin may look itself up
+        for ep in entry_points(group=self.group):
+            self._add(ep.name, self._load(ep), origin=_describe(ep), overwrite=False)
+
+    def _load(self, ep: EntryPoint) -> T:
+        try:
+            obj: T = ep.load()
+        except Exception as exc:
+            msg = f"cannot load {self.kind} plugin from {_describe(ep)}: {exc!r}"
+            raise PluginError(msg) from exc
+        return obj
+
+
+def _describe(ep: EntryPoint) -> str:
+    dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
+    return f"entry point {ep.name} = {ep.value!r}{dist}"

@@ -1,0 +1,55 @@
+"""Shared fixtures: the course data, and registries restored after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import shallownet as sn
+from shallownet.network import Array
+from shallownet.registry import Registry
+
+
+@pytest.fixture(scope="session")
+def flower() -> tuple[Array, Array]:
+    return sn.datasets.flower()
+
+
+@pytest.fixture
+def small_data() -> tuple[Array, Array]:
+    """40 flower points: fast for gradient checks."""
+    X, Y = sn.datasets.flower()
+    return X[:, ::10].copy(), Y[:, ::10].copy()
+
+
+@pytest.fixture(autouse=True)
+def _restore_registries() -> Iterator[None]:
+    """Tests may register plugins; leave the registries as they found them."""
+    saved: list[tuple[Registry[Any], dict[str, Any], dict[str, str]]] = [
+        (reg, dict(reg._items), dict(reg._origins)) for reg in (sn.initializers, sn.activations)
+    ]
+    yield
+    for reg, items, origins in saved:
+        reg._items, reg._origins = items, origins
+
+
+@pytest.fixture
+def register_course_init() -> str:
+    """Register "course": the course's initial weights, from its own RandomState(2).
+
+    The course draws ``W1 = randn(4, 2) * 0.01`` then ``W2 = randn(1, 4) * 0.01``
+    from ``np.random.seed(2)``; the network calls the initializer once per weight
+    matrix, input layer first, so a RandomState made at the first call reproduces it.
+    """
+    state: dict[str, np.random.RandomState] = {}
+
+    def course(shape: tuple[int, int], rng: np.random.Generator) -> Array:
+        if shape == (4, 2):
+            state["rs"] = np.random.RandomState(2)
+        return state["rs"].randn(*shape) * 0.01
+
+    sn.initializers.register("course", course)
+    return "course"

@@ -1,0 +1,79 @@
+"""Activations: values, derivatives against central differences, saturation rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import shallownet as sn
+from shallownet.registry import PluginError
+
+
+@pytest.mark.parametrize("name", sn.activations.names())
+def test_every_registered_derivative_matches_central_differences(name: str) -> None:
+    assert sn.activations.check(name) < 1e-6
+
+
+finite = st.floats(min_value=-30, max_value=30, allow_nan=False).filter(lambda z: abs(z) > 1e-3)
+
+
+@pytest.mark.parametrize("name", sn.activations.names())
+@given(z=arrays(np.float64, st.integers(1, 20), elements=finite))
+def test_derivative_property(name: str, z: np.ndarray) -> None:
+    g = sn.activations.get(name)
+    h = 1e-6
+    numeric = (g(z + h) - g(z - h)) / (2 * h)
+    np.testing.assert_allclose(g.grad(z, g(z)), numeric, atol=1e-6, rtol=1e-5)
+    assert g(z).shape == z.shape
+
+
+def test_known_values() -> None:
+    z = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(sn.activations.get("sigmoid")(z), 1 / (1 + np.exp(-z)))
+    np.testing.assert_array_equal(sn.activations.get("relu")(z), [0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(sn.activations.get("leaky_relu")(z), [-0.02, 0.0, 3.0])
+    leaky = sn.activations.get("leaky_relu").with_params(alpha=0.5)
+    np.testing.assert_array_equal(leaky(z), [-1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(leaky.grad(z, leaky(z)), [0.5, 0.5, 1.0])
+
+
+def test_sigmoid_never_overflows_and_saturates_symmetrically() -> None:
+    g = sn.activations.get("sigmoid")
+    with np.errstate(all="raise"):
+        a = g(np.array([-1000.0, -40.0, 40.0, 1000.0]))
+    np.testing.assert_array_equal(a, [0.0, 0.0, 1.0, 1.0])
+
+
+def test_saturation_rules() -> None:
+    z = np.array([-10.0, -0.1, 0.1, 10.0])
+    for name, expected in [
+        ("tanh", [True, False, False, True]),
+        ("sigmoid", [True, False, False, True]),
+        ("relu", [True, True, False, False]),
+        ("identity", [False] * 4),
+        ("leaky_relu", [False] * 4),
+    ]:
+        g = sn.activations.get(name)
+        np.testing.assert_array_equal(g.is_saturated(z, g(z)), expected, err_msg=name)
+
+
+def test_check_catches_a_wrong_derivative() -> None:
+    sn.activations.register(
+        "bad_tanh",
+        sn.Activation(forward=np.tanh, derivative=lambda z, a: 1 - a),  # should be 1 - a²
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"activation 'bad_tanh': derivative disagrees with central differences at z=",
+    ):
+        sn.activations.check("bad_tanh")
+
+
+def test_unknown_activation_parameter() -> None:
+    with pytest.raises(
+        PluginError, match=r"unknown activation parameter\(s\) beta; allowed: alpha"
+    ):
+        sn.activations.get("leaky_relu").with_params(beta=1.0)

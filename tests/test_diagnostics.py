@@ -1,0 +1,89 @@
+"""Symmetry and saturation diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shallownet as sn
+from shallownet.network import Array
+
+
+def test_symmetry_by_hand() -> None:
+    net = sn.Network(n_x=1, hidden=[3], activation="tanh", init="zeros")
+    # u_j = (W1[j], b1[j], W2[0, j]): units 0 and 1 equal, unit 2 differs by (3, 0, 4) -> distance 5
+    net.params["W1"][:] = [[1.0], [1.0], [4.0]]
+    net.params["W2"][:] = [[0.0, 0.0, 4.0]]
+    sym = sn.diagnostics.symmetry(net)
+    assert sym["sym_max_pair_dist"] == pytest.approx(5.0)
+    norms = np.array([1.0, 1.0, np.hypot(4, 4)])
+    assert sym["sym_rel_spread"] == pytest.approx(5.0 / norms.mean())
+    assert sym["distinct_units"] == 2
+
+
+def test_zero_network_is_fully_symmetric() -> None:
+    sym = sn.diagnostics.symmetry(sn.Network(n_x=2, hidden=[5], init="zeros"))
+    assert sym == {"sym_max_pair_dist": 0.0, "sym_rel_spread": 0.0, "distinct_units": 1}
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_zero_init_units_stay_identical_every_step(
+    activation: str, flower: tuple[Array, Array]
+) -> None:
+    # 200 of class 0, 50 of class 1: unbalanced, so b2 and then W2 move off zero
+    X, Y = flower[0][:, :250], flower[1][:, :250]
+    net = sn.Network(2, [4], activation, "zeros")
+    hist = sn.train(net, X, Y, 1.2, 300, callbacks=[sn.RecordDiagnostics(every=1)])
+    frame = hist.to_frame()
+    assert (frame["distinct_units"] == 1).all()
+    assert frame["sym_rel_spread"].max() < 1e-12
+    if activation == "sigmoid":  # sigmoid(0) = 0.5 feeds W2, so the units move, together
+        assert np.abs(net.params["W1"]).max() > 1e-3
+
+
+def test_deeper_layers_get_suffixes() -> None:
+    net = sn.Network(2, [10, 5], "relu", "he", seed=0)
+    sym = sn.diagnostics.symmetry(net)
+    assert set(sym) == {
+        "sym_max_pair_dist",
+        "sym_rel_spread",
+        "distinct_units",
+        "sym_max_pair_dist_h2",
+        "sym_rel_spread_h2",
+        "distinct_units_h2",
+    }
+    assert sym["distinct_units"] == 10
+    assert sym["distinct_units_h2"] == 5
+    X, _ = sn.datasets.flower()
+    assert {"sat_frac_h2", "mean_gprime_h2"} <= set(sn.diagnostics.saturation(net, X))
+
+
+def test_large_init_saturates_small_does_not(flower: tuple[Array, Array]) -> None:
+    X, _ = flower
+    small = sn.diagnostics.saturation(sn.Network(2, [4], "tanh", "normal", {"scale": 0.01}), X)
+    large = sn.diagnostics.saturation(sn.Network(2, [4], "tanh", "normal", {"scale": 10.0}), X)
+    assert small["sat_frac"] == 0.0
+    assert small["mean_gprime"] > 0.99
+    assert large["sat_frac"] > 0.7
+    assert large["mean_gprime"] < 0.2
+
+
+def test_out_sat_frac_counts_exact_zeros_and_ones() -> None:
+    net = sn.Network(n_x=1, hidden=[1], activation="identity", init="zeros")
+    net.params["W1"][:] = 1.0
+    net.params["W2"][:] = 1.0
+    X = np.array([[-100.0, 0.0, 1.0, 100.0]])
+    assert sn.diagnostics.saturation(net, X)["out_sat_frac"] == 0.5
+
+
+def test_grad_norms() -> None:
+    grads = {"dW1": np.array([[3.0, 4.0]]), "db1": np.ones((1, 1)), "dW2": np.array([[2.0]])}
+    assert sn.diagnostics.grad_norms(grads) == {"grad_norm/W1": 5.0, "grad_norm/W2": 2.0}
+
+
+def test_batched_symmetry_returns_one_value_per_network() -> None:
+    nets = [sn.Network(2, [4], "tanh", init, seed=0) for init in ("zeros", "normal")]
+    stacked = sn.Network(2, [4], "tanh", "zeros")
+    stacked.params = {k: np.stack([n.params[k] for n in nets]) for k in nets[0].params}
+    sym = sn.diagnostics.symmetry(stacked)
+    np.testing.assert_array_equal(sym["distinct_units"], [1, 4])

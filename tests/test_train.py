@@ -1,0 +1,96 @@
+"""Training: the history, callbacks, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shallownet as sn
+from shallownet.network import Array
+
+
+class Spy(sn.Callback):
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.steps: list[int] = []
+        self.costs: list[float] = []
+        self.events: list[str] = []
+
+    def on_train_begin(self, state: sn.TrainState) -> None:
+        self.events.append("begin")
+
+    def on_step(self, state: sn.TrainState) -> None:
+        self.steps.append(state.step)
+        self.costs.append(state.cost)
+        assert set(state.grads) == {"dW1", "db1", "dW2", "db2"}
+
+    def on_train_end(self, state: sn.TrainState) -> None:
+        self.events.append("end")
+
+
+def test_history_cost_is_before_each_update(small_data: tuple[Array, Array]) -> None:
+    X, Y = small_data
+    net = sn.Network(2, [4], "tanh", "normal", seed=1)
+    start = net.cost(X, Y)
+    hist = sn.train(net, X, Y, 0.5, 25)
+    assert hist.cost.shape == (25,)
+    assert hist.cost[0] == start
+    assert hist.final_cost == pytest.approx(net.cost(X, Y))
+    assert hist.final_cost < hist.cost[-1] < hist.cost[0]
+    assert hist.status == "FINISHED"
+
+
+def test_callbacks_every_k_steps_plus_the_last(small_data: tuple[Array, Array]) -> None:
+    X, Y = small_data
+    spy = Spy(every=10)
+    hist = sn.train(sn.Network(2, seed=0), X, Y, 1.0, 25, callbacks=[spy])
+    assert spy.steps == [0, 10, 20, 24]
+    assert spy.events == ["begin", "end"]
+    np.testing.assert_array_equal(spy.costs, hist.cost[[0, 10, 20, 24]])
+
+
+def test_to_frame_joins_cost_and_recorded_metrics(small_data: tuple[Array, Array]) -> None:
+    X, Y = small_data
+    hist = sn.train(
+        sn.Network(2, seed=0), X, Y, 1.0, 30, callbacks=[sn.RecordDiagnostics(every=10)]
+    )
+    frame = hist.to_frame()
+    assert frame.index.name == "step"
+    assert len(frame) == 30
+    recorded = frame.dropna()
+    assert list(recorded.index) == [0, 10, 20, 29]
+    assert {"cost", "distinct_units", "sat_frac", "mean_gprime", "grad_norm/W1"} <= set(
+        frame.columns
+    )
+    np.testing.assert_array_equal(frame["cost"].to_numpy(), hist.cost)
+
+
+def test_divergence_stops_and_is_recorded(flower: tuple[Array, Array]) -> None:
+    X, Y = flower
+    net = sn.Network(2, [4], "relu", "normal", init_kwargs={"scale": 1.0}, seed=0)
+    hist = sn.train(net, X * 1e3, Y, learning_rate=1e6, iterations=100)
+    assert hist.status == "FAILED"
+    assert hist.diverged_at is not None
+    assert 0 < hist.diverged_at < 100
+    assert len(hist.cost) == hist.diverged_at
+    assert np.isfinite(hist.cost).all()
+    assert hist.failure_reason is not None
+    assert hist.failure_reason.startswith(f"diverged at step {hist.diverged_at}: cost is ")
+
+
+@pytest.mark.parametrize(
+    ("lr", "iterations", "message"),
+    [
+        (0.0, 10, r"^learning_rate must be a positive number, got 0\.0$"),
+        (-1.0, 10, r"^learning_rate must be a positive number, got -1\.0$"),
+        (float("nan"), 10, r"^learning_rate must be a positive number, got nan$"),
+        (1.0, 0, r"^iterations must be a positive integer, got 0$"),
+        (1.0, 2.5, r"^iterations must be a positive integer, got 2\.5$"),
+    ],
+)
+def test_bad_hyperparameters(
+    lr: float, iterations: int, message: str, small_data: tuple[Array, Array]
+) -> None:
+    X, Y = small_data
+    with pytest.raises(ValueError, match=message):
+        sn.train(sn.Network(2), X, Y, lr, iterations)
