@@ -109,19 +109,28 @@ def grad_norms(grads: Mapping[str, Array]) -> Metrics:
 
 
 class RecordDiagnostics(Callback):
-    """Callback: log symmetry, saturation and gradient norms into the history every k steps."""
+    """Callback: record accuracy, symmetry, saturation and gradient norms every k steps.
 
-    def __init__(self, every: int = 10) -> None:
-        if every < 1:
+    With a test set, ``test_accuracy`` is recorded beside ``train_accuracy``.
+    """
+
+    def __init__(
+        self, every: int = 10, X_test: Array | None = None, Y_test: Array | None = None
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             msg = f"every must be a positive integer, got {every!r}"
             raise ValueError(msg)
         self.every = every
+        self.X_test, self.Y_test = X_test, Y_test
 
     def on_step(self, state: TrainState) -> None:
-        net = state.net
-        Z, A = forward(net.params, state.X, net.g)
+        net, Z, A = state.net, state.Z, state.A
+        metrics = {"train_accuracy": float(np.mean((A[-1] > 0.5) == state.Y))}
+        if self.X_test is not None and self.Y_test is not None:
+            metrics["test_accuracy"] = net.accuracy(self.X_test, self.Y_test)
         state.history.log(
             state.step,
+            **metrics,
             **symmetry(net),
             **saturation_of(Z, A, net.g),
             **grad_norms(state.grads),

@@ -80,6 +80,8 @@ class TrainState:
     step: int = 0
     cost: float = float("nan")
     grads: Params = field(default_factory=dict)
+    Z: list[Array] = field(default_factory=list)
+    A: list[Array] = field(default_factory=list)
 
 
 class Callback:
@@ -165,7 +167,13 @@ def train(
             grads = backward(params, Z, A, Y, g)
             for cb in callbacks:
                 if i % cb.every == 0 or i == last:
-                    state.step, state.cost, state.grads = i, float(J), grads
+                    state.step, state.cost, state.grads, state.Z, state.A = (
+                        i,
+                        float(J),
+                        grads,
+                        Z,
+                        A,
+                    )
                     cb.on_step(state)
             for key, value in params.items():
                 value -= learning_rate * grads["d" + key]

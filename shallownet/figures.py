@@ -1,0 +1,132 @@
+"""Figures of one run, drawn with matplotlib's object API on the Agg canvas.
+
+No pyplot: no global figure state, no GUI backend, safe in worker processes.
+Each function returns a :class:`matplotlib.figure.Figure`; :func:`save_run_figures`
+writes the four PNGs a tracked run carries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .network import Array, Network
+from .train import History
+
+DPI = 80
+
+
+def _figure(width: float = 5.0, height: float = 3.6) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def cost_curve(history: History, title: str = "") -> Figure:
+    """Cost per step (log scale): plateaus show symmetry or saturation."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    steps = np.arange(len(history.cost))
+    ax.plot(steps, history.cost, lw=1.2)
+    ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (chance)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cost")
+    ax.set_title(title or "cost")
+    if history.diverged_at is not None:
+        ax.axvline(
+            history.diverged_at, color="red", lw=1, label=f"diverged at {history.diverged_at}"
+        )
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figure:
+    """The classifier's regions over the first two input features, with the data."""
+    fig = _figure(4.2, 4.0)
+    ax = fig.add_subplot()
+    x0, x1 = X[0], X[1] if X.shape[0] > 1 else np.zeros_like(X[0])
+    pad0, pad1 = 0.1 * np.ptp(x0) + 0.5, 0.1 * np.ptp(x1) + 0.5
+    g0, g1 = np.meshgrid(
+        np.linspace(x0.min() - pad0, x0.max() + pad0, 200),
+        np.linspace(x1.min() - pad1, x1.max() + pad1, 200),
+    )
+    grid = np.zeros((net.n_x, g0.size), dtype=net.dtype)
+    grid[0] = g0.ravel()
+    if net.n_x > 1:
+        grid[1] = g1.ravel()
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = net.predict(grid).reshape(g0.shape)
+    ax.contourf(g0, g1, P, levels=[-0.5, 0.5, 1.5], colors=["#f4a582", "#92c5de"], alpha=0.8)
+    ax.scatter(x0, x1, c=Y[0], cmap="RdBu", s=8, edgecolors="k", linewidths=0.2)
+    ax.set_title(title or "decision boundary")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def hidden_weights(net: Network, title: str = "") -> Figure:
+    """Incoming weights and bias of each first-layer hidden unit: identical rows = symmetry."""
+    W1, b1 = net.params["W1"], net.params["b1"]
+    U = np.concatenate([W1, b1], axis=1)
+    fig = _figure(4.5, 0.6 + 0.28 * min(U.shape[0], 50))
+    ax = fig.add_subplot()
+    limit = float(np.abs(U).max()) or 1.0
+    image = ax.imshow(U[:50], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(U.shape[1]), [*(f"w{i + 1}" for i in range(W1.shape[1])), "b"])
+    ax.set_ylabel("hidden unit")
+    ax.set_title(title or "hidden-unit incoming weights")
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
+    """Histogram of first-layer pre-activations Z1 over the activation g(z): mass in the
+    flat tails means saturated units and vanishing gradients."""
+    Z1 = (net.params["W1"] @ X + net.params["b1"]).ravel()
+    fig = _figure()
+    ax = fig.add_subplot()
+    finite = Z1[np.isfinite(Z1)]
+    reach = max(4.0, float(np.percentile(np.abs(finite), 99))) if finite.size else 4.0
+    ax.hist(np.clip(finite, -reach, reach), bins=60, color="#4393c3", alpha=0.7)
+    ax.set_xlabel("z = W1 x + b1")
+    ax.set_ylabel("count")
+    curve = ax.twinx()
+    z = np.linspace(-reach, reach, 400)
+    curve.plot(z, net.g(z), color="#b2182b", lw=1.5, label=f"g = {net.activation}")
+    curve.plot(z, net.g.grad(z, net.g(z)), color="#b2182b", lw=1, ls="--", label="g'")
+    curve.legend(loc="upper left", fontsize="small")
+    ax.set_title(title or "hidden pre-activations")
+    return fig
+
+
+def save_run_figures(
+    folder: Path,
+    net: Network,
+    initial: Network,
+    history: History,
+    X: Array,
+    Y: Array,
+    title: str = "",
+) -> list[Path]:
+    """Write cost_curve, decision_boundary, hidden_weights and activation_histogram PNGs.
+
+    The weights figure shows the trained network; the histogram shows the network
+    at initialization, where saturation decides whether training can start.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "cost_curve.png": cost_curve(history, title),
+        "decision_boundary.png": decision_boundary(net, X, Y, title),
+        "hidden_weights.png": hidden_weights(net, title),
+        "activation_histogram.png": activation_histogram(initial, X, f"{title} (at init)"),
+    }
+    paths = []
+    for name, fig in figures.items():
+        path = folder / name
+        fig.savefig(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,188 @@
+"""One MLflow run per job: params, metric curves, artifacts, and a truthful status.
+
+Metrics reach MLflow through :class:`MlflowMetrics`, a training callback that
+buffers points and writes them with ``MlflowClient.log_batch`` in chunks (one
+call per point costs milliseconds on SQLite). Curves carry a bounded number
+of points; the full-resolution history goes into the ``history.csv`` artifact.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+from .. import __version__
+from ..config import Settings
+from ..figures import save_run_figures
+from ..job import JobResult
+from ..train import Callback, TrainState
+from .store import retry
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def settings_params(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The flattened run configuration, with plugin names directly under their group key."""
+    params: dict[str, Any] = {
+        "seed": settings.seed,
+        "data": settings.data.name,
+        **{f"data.{k}": v for k, v in settings.data.params.items()},
+        "data.test_samples": settings.test_samples,
+        "init": settings.init.name,
+        **{f"init.{k}": v for k, v in settings.init.params.items()},
+        "activation": settings.activation.name,
+        **{f"activation.{k}": v for k, v in settings.activation.params.items()},
+        "hidden": list(settings.hidden),
+        "dtype": settings.dtype,
+        "learning_rate": settings.learning_rate,
+        "iterations": settings.iterations,
+        "diagnostics_every": settings.diagnostics_every,
+        **dict(extra or {}),
+    }
+    return {key: str(value) for key, value in params.items()}
+
+
+class MlflowMetrics(Callback):
+    """Training callback: buffer cost and recorded diagnostics, write them in batches."""
+
+    def __init__(
+        self, client: MlflowClient, run_id: str, every: int, flush_seconds: float = 10.0
+    ) -> None:
+        self.client, self.run_id, self.every = client, run_id, every
+        self.flush_seconds = flush_seconds
+        self._buffer: list[Metric] = []
+        self._records_seen = 0
+        self._last_flush = time.monotonic()
+
+    def _collect(self, state: TrainState) -> None:
+        now = int(time.time() * 1000)
+        records = state.history.records
+        last = state.iterations - 1
+        for record in records[self._records_seen :]:
+            step = int(record["step"])
+            if step % self.every and step != last:
+                continue  # curves carry bounded points; history.csv has them all
+            self._buffer.extend(
+                Metric(key, float(value), now, step)
+                for key, value in record.items()
+                if key != "step" and math.isfinite(float(value))
+            )
+        self._records_seen = len(records)
+
+    def on_step(self, state: TrainState) -> None:
+        self._buffer.append(Metric("cost", state.cost, int(time.time() * 1000), state.step))
+        self._collect(state)
+        if time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._collect(state)
+        history = state.history
+        if math.isfinite(history.final_cost):
+            now = int(time.time() * 1000)
+            steps = len(history.cost)
+            self._buffer += [
+                Metric("cost", history.final_cost, now, steps),
+                Metric("final_cost", history.final_cost, now, steps),
+            ]
+        self.flush()
+
+    def flush(self) -> None:
+        for start in range(0, len(self._buffer), MAX_METRICS_PER_BATCH):
+            chunk = self._buffer[start : start + MAX_METRICS_PER_BATCH]
+            retry(self.client.log_batch, self.run_id, metrics=chunk)
+        self._buffer.clear()
+        self._last_flush = time.monotonic()
+
+
+class TrackedRun:
+    """The MLflow run of one job, from creation to its final status."""
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        experiment_id: str,
+        settings: Settings,
+        run_name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, str],
+    ) -> None:
+        assert settings.tracking is not None
+        self.client, self.settings = client, settings
+        all_tags = {"shallownet.version": __version__, **tags}
+        run = retry(client.create_run, experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id: str = run.info.run_id
+        self.artifact_uri: str = run.info.artifact_uri
+        items = [Param(k, v[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            retry(
+                client.log_batch,
+                self.run_id,
+                params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH],
+            )
+        self.metrics = MlflowMetrics(client, self.run_id, settings.tracking.log_every)
+
+    def finish(self, result: JobResult, files: Mapping[str, str], title: str) -> str:
+        """Log artifacts and summary metrics; end the run FINISHED or FAILED; return the status."""
+        tracking = self.settings.tracking
+        assert tracking is not None
+        history = result.history
+        summary = {"train_accuracy_final": result.train_accuracy}
+        if result.test_accuracy is not None:
+            summary["test_accuracy_final"] = result.test_accuracy
+        if history.records:
+            first, last = history.records[0], history.records[-1]
+            for key in (
+                "sat_frac",
+                "mean_gprime",
+                "out_sat_frac",
+                "distinct_units",
+                "sym_rel_spread",
+            ):
+                if key in first:
+                    summary[f"{key}_init"] = first[key]
+                    summary[f"{key}_final"] = last[key]
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(k, float(v), now, 0) for k, v in summary.items() if math.isfinite(float(v))
+        ]
+        retry(self.client.log_batch, self.run_id, metrics=metrics)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            history.to_frame().to_csv(folder / "history.csv")
+            for name, text in files.items():
+                (folder / name).write_text(text)
+            if tracking.figures:
+                X, Y = result.data.X, result.data.Y
+                save_run_figures(
+                    folder / "figures", result.net, result.initial, history, X, Y, title
+                )
+            retry(self.client.log_artifacts, self.run_id, str(folder))
+
+        if history.status == "FAILED":
+            self.fail(history.failure_reason or "failed")
+            return "FAILED"
+        retry(self.client.set_terminated, self.run_id, "FINISHED")
+        return "FINISHED"
+
+    def fail(self, reason: str) -> None:
+        """End the run FAILED with its reason as the ``failure_reason`` tag."""
+        self.metrics.flush()
+        retry(self.client.log_batch, self.run_id, tags=[RunTag("failure_reason", reason[:5000])])
+        retry(self.client.set_terminated, self.run_id, "FAILED")
+
+    def kill(self) -> None:
+        """End the run KILLED (interrupted)."""
+        try:
+            self.metrics.flush()
+        finally:
+            retry(self.client.set_terminated, self.run_id, "KILLED")

@@ -1,0 +1,124 @@
+"""The MLflow store: reaching it, creating it once, and writing to it without losing data.
+
+A fresh SQLite store raced by parallel jobs fails, so the launching process
+calls :func:`prepare` before any job starts. Writes go through :func:`retry`,
+which waits out SQLite's "database is locked" under concurrent writers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from ..config import TrackingSettings
+from ..errors import ConfigError
+
+T = TypeVar("T")
+
+# MLflow's own HTTP client retries a refused connection for minutes; the
+# reachability check below answers in seconds instead.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("database is locked", "busy", "deadlock", "temporarily"))
+
+
+def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: object) -> T:
+    """Call an MLflow write, retrying with jittered exponential backoff on lock contention."""
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt == attempts - 1 or not _is_transient(exc):
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    msg = "retry() needs attempts >= 1"
+    raise ValueError(msg)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    if not uri.startswith("sqlite:"):
+        return None
+    return Path(urlparse(uri).path)
+
+
+def check_reachable(uri: str) -> None:
+    """Raise ConfigError (one line, with what to do) if the store cannot be used."""
+    db = sqlite_path(uri)
+    if db is not None:
+        if not db.parent.is_dir():
+            msg = f"tracking.uri={uri!r} is invalid: directory {str(db.parent)!r} does not exist"
+            raise ConfigError(msg)
+        if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+            msg = (
+                f"tracking.uri={uri!r} is invalid: {str(db)!r} is not writable; "
+                f"run from a writable directory or set tracking.uri"
+            )
+            raise ConfigError(msg)
+        return
+    if uri.startswith(("http://", "https://")):
+        try:
+            response = requests.get(uri.rstrip("/") + "/health", timeout=5)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            msg = (
+                f"tracking.uri={uri!r} is unreachable ({reason}); start the server "
+                f"(mlflow server --host 127.0.0.1 --port PORT) or use tracking=none"
+            )
+            raise ConfigError(msg) from None
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of an SQLite store go beside it in ``mlartifacts/``; servers choose their own."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+    return (db.parent / "mlartifacts" / safe).as_uri()
+
+
+def prepare(settings: TrackingSettings) -> str:
+    """Check the store, create it and the experiment if needed; return the experiment id."""
+    check_reachable(settings.uri)
+    client = MlflowClient(settings.uri)
+    try:
+        found = retry(client.get_experiment_by_name, settings.experiment)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                msg = (
+                    f"tracking.experiment={settings.experiment!r} is invalid: it is deleted in "
+                    f"{settings.uri}; restore it in the MLflow UI or choose another name"
+                )
+                raise ConfigError(msg)
+            return str(found.experiment_id)
+        location = artifact_location(settings.uri, settings.experiment)
+        return str(
+            retry(client.create_experiment, settings.experiment, artifact_location=location)
+        )
+    except MlflowException as exc:
+        if "already exists" in str(exc):  # created by a concurrent process meanwhile
+            found = client.get_experiment_by_name(settings.experiment)
+            if found is not None:
+                return str(found.experiment_id)
+        raise
+
+
+def ui_command(uri: str) -> str:
+    """The command that shows this store in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
