@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .plugin_modules import ENV_VAR, PluginModuleError
 from .registry import PluginError
@@ -48,6 +48,8 @@ def one_line(exc: BaseException) -> str:
     full_key = getattr(cause, "full_key", None)
     if isinstance(cause, OmegaConfBaseException) and full_key:
         reason = str(getattr(cause, "msg", cause)).splitlines()[0]
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
+            reason += "; see shallownet --help for the keys you can set"
         return f"{full_key}: {reason}"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     first = lines[0] if lines else type(exc).__name__

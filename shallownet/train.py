@@ -161,7 +161,10 @@ def train(
             if not np.isfinite(J):
                 steps = i
                 history.diverged_at = i
-                history.failure_reason = f"diverged at step {i}: cost is {float(J)}"
+                history.failure_reason = (
+                    f"diverged at step {i}: cost is {float(J)}; "
+                    f"try a smaller learning rate (was {learning_rate:g})"
+                )
                 break
             history.cost[i] = J
             grads = backward(params, Z, A, Y, g)

@@ -1,0 +1,39 @@
+"""Run the real ``shallownet`` command in a subprocess, in a temp directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CUSTOM_PLUGINS = REPO / "experiments" / "custom_plugins" / "plugins.py"
+BIN = Path(sys.executable).parent
+
+
+def run_cli(
+    *args: str,
+    cwd: Path,
+    plugins: str | None = None,
+    command: str = "shallownet",
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    env["PYTHONPATH"] = str(REPO)  # for test-only Hydra callbacks (tests.record_returns)
+    if plugins is not None:
+        env["SHALLOWNET_PLUGINS"] = plugins
+    return subprocess.run(
+        [str(BIN / command), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def written(folder: Path) -> list[str]:
+    """Everything a command left in its working directory."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))

@@ -1,0 +1,247 @@
+"""The real ``shallownet`` command: help, single runs, sweeps, presets, launchers, bad input."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from .cli_helpers import CUSTOM_PLUGINS, REPO, run_cli, written
+
+PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+TINY = ("train.iterations=20", "tracking=none")
+
+
+def _job_dirs(folder: Path) -> list[str]:
+    # job folders are numbered; launchers may add their own (submitit's .submitit/)
+    return sorted(p.name for p in folder.glob("multirun/*/*/[0-9]*") if p.is_dir())
+
+
+def test_help_lists_every_plugin_as_an_option(tmp_path: Path) -> None:
+    result = run_cli("--help", cwd=tmp_path, plugins=str(CUSTOM_PLUGINS))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    groups = re.search(r"init: (.*)", out)
+    assert groups is not None
+    assert groups.group(1).split(", ") == [
+        "he",
+        "huge",
+        "large",
+        "normal",
+        "orthogonal",
+        "small",
+        "uniform",
+        "xavier",
+        "zeros",
+    ]
+    assert re.search(r"activation: identity, leaky_relu, relu, sigmoid, softsign, tanh", out)
+    assert (
+        "experiment: custom_plugins, hidden_sizes, init_deep, init_grid, main, saturation, symmetry"
+        in out
+    )
+    assert "shallownet -m init=zeros,small,large activation=sigmoid,tanh,relu" in out
+    assert "SHALLOWNET_PLUGINS" in out
+    assert written(tmp_path) == []
+
+
+def test_single_run_prints_one_summary_line(tmp_path: Path) -> None:
+    result = run_cli("train.iterations=300", "tracking=none", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    match = re.fullmatch(
+        r"train\.iterations=300,tracking=none: FINISHED, final cost (\S+), train accuracy (\S+)",
+        lines[0],
+    )
+    assert match is not None, lines[0]
+    assert 0.2 < float(match.group(1)) < 0.5
+    assert 0.8 < float(match.group(2)) <= 1.0
+    assert not (tmp_path / "mlflow.db").exists()
+    run_dirs = list(tmp_path.glob("outputs/*/*"))
+    assert len(run_dirs) == 1
+    assert (run_dirs[0] / ".hydra" / "config.yaml").is_file()
+
+
+def test_sweep_runs_the_grid_in_predictable_directories(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=zeros,small,large",
+        "activation=sigmoid,tanh,relu",
+        "seed=0",
+        *TINY,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    dirs = _job_dirs(tmp_path)
+    assert len(dirs) == 9
+    assert dirs[0] == "0_activation=sigmoid,init=zeros,seed=0,train.iterations=20"
+    assert sum("FINISHED" in line for line in result.stdout.splitlines()) == 9
+
+
+def test_main_study_is_the_default_sweep(tmp_path: Path) -> None:
+    result = run_cli("-m", "train.iterations=5", "tracking=none", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dirs = _job_dirs(tmp_path)
+    assert len(dirs) == 45  # zeros/small/large x sigmoid/tanh/relu x 5 seeds
+    combos = {tuple(sorted(d.split("_", 1)[1].split(",")[:3])) for d in dirs}
+    assert len(combos) == 45
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_as_a_tiny_sweep(preset: str, tmp_path: Path) -> None:
+    result = run_cli(
+        "-m", f"experiment={preset}", "seed=0", *TINY, cwd=tmp_path, plugins=str(CUSTOM_PLUGINS)
+    )
+    assert result.returncode == 0, result.stderr
+    finished = [line for line in result.stdout.splitlines() if ": FINISHED, final cost" in line]
+    assert len(finished) == len(_job_dirs(tmp_path)) >= 2
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+        ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"),
+    ],
+)
+def test_parallel_launchers_see_plugins_from_a_user_module(
+    launcher: tuple[str, ...], tmp_path: Path
+) -> None:
+    result = run_cli(
+        "-m",
+        "init=orthogonal,he",
+        "activation=softsign",
+        "seed=0",
+        *TINY,
+        *launcher,
+        cwd=tmp_path,
+        plugins=str(CUSTOM_PLUGINS),
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    dirs = _job_dirs(tmp_path)
+    assert len(dirs) == 2
+    assert any("init=orthogonal" in d for d in dirs)
+
+
+def test_glob_sweep_covers_every_registered_initializer(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=glob(*)",
+        "activation=tanh",
+        "seed=0",
+        *TINY,
+        "hydra/launcher=joblib",
+        cwd=tmp_path,
+        plugins=str(CUSTOM_PLUGINS),
+    )
+    assert result.returncode == 0, result.stderr
+    inits = sorted(re.search(r"init=(\w+)", d).group(1) for d in _job_dirs(tmp_path))  # type: ignore[union-attr]
+    assert inits == [
+        "he",
+        "huge",
+        "large",
+        "normal",
+        "orthogonal",
+        "small",
+        "uniform",
+        "xavier",
+        "zeros",
+    ]
+
+
+def test_relative_plugin_path_works_from_the_launch_directory(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(
+        "import numpy as np, shallownet as sn\n"
+        "sn.initializers.register('halves', lambda shape, rng: np.full(shape, 0.5))\n"
+    )
+    result = run_cli(
+        "-m",
+        "init=halves",
+        *TINY,
+        "seed=0",
+        "hydra/launcher=joblib",
+        cwd=tmp_path,
+        plugins="mine.py",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_job_returns_its_final_cost(tmp_path: Path) -> None:
+    """What a sweeper receives (JobReturn.return_value) is the job's final cost."""
+    result = run_cli(
+        "-m",
+        "init=small",
+        "activation=tanh",
+        "seed=0,1",
+        *TINY,
+        "+hydra.callbacks.record._target_=tests.record_returns.RecordReturns",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [float(m) for m in re.findall(r"final cost (\S+?),", result.stdout)]
+    returned = [float(x) for x in (tmp_path / "returns.txt").read_text().split()]
+    assert len(returned) == 2
+    assert all(math.isfinite(c) for c in returned)
+    assert returned == pytest.approx(printed, abs=1e-6)
+
+
+CLI_BAD = [
+    (
+        ("init=hee",),
+        r"init='hee' is invalid: unknown option; choose from he, huge, large, normal, small, uniform, xavier, zeros; a plugin of your own\? name its module in SHALLOWNET_PLUGINS",
+    ),
+    (
+        ("activation=softmax",),
+        r"activation='softmax' is invalid: unknown option; choose from identity, leaky_relu, relu, sigmoid, tanh;",
+    ),
+    (
+        ("data=iris",),
+        r"data='iris' is invalid: unknown option; choose from blobs, circles, csv, flower, gaussian_quantiles, moons, xor",
+    ),
+    (
+        ("train.learning_rate=abc",),
+        r"train\.learning_rate: Value 'abc' of type 'str' could not be converted to Float",
+    ),
+    (
+        ("train.learning_rate=-0.5",),
+        r"train\.learning_rate=-0\.5 is invalid: must be a positive number",
+    ),
+    (("train.iterations=0",), r"train\.iterations=0 is invalid: must be a positive integer"),
+    (
+        ("model.hidden=[]",),
+        r"model\.hidden=\[\] is invalid: must be a non-empty list of layer sizes like \[4\] or \[10,5\]",
+    ),
+    (("init.scale=-1",), r"init: initializer 'normal': scale must be >= 0, got -1"),
+    (
+        ("-m", "seed=range("),
+        r"malformed override 'seed=range\(': no viable alternative at input 'range\('; see shallownet --help",
+    ),
+    (("-m", "init=zeros,hee"), r"init='hee' is invalid: unknown option;"),
+    (
+        ("-m", "train.learning_rate=1,-1"),
+        r"train\.learning_rate=-1\.0 is invalid: must be a positive number",
+    ),
+    (
+        ("foo=1",),
+        r"foo: Key 'foo' not in 'Config'; see shallownet --help for the keys you can set",
+    ),
+    (
+        ("tracking.uri=http://127.0.0.1:9",),
+        r"tracking\.uri='http://127\.0\.0\.1:9' is unreachable \(ConnectionError\); start the server \(mlflow server --host 127\.0\.0\.1 --port PORT\) or use tracking=none",
+    ),
+    (("data=csv", "data.path=missing.csv"), r"data: CSV file '.*missing\.csv' does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CLI_BAD)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.fullmatch(f"shallownet: error: {message}.*", lines[0]), lines[0]
+    assert written(tmp_path) == []

@@ -1,0 +1,191 @@
+"""The config tree composed with Hydra's compose API, and the validation step."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+import shallownet as sn
+from shallownet.config import Settings, store_configs, validate
+from shallownet.errors import ConfigError
+from shallownet.network import Array
+from shallownet.plugin_modules import import_plugin_modules
+from shallownet.sweep import job_configs
+
+from .cli_helpers import CUSTOM_PLUGINS
+
+PRESETS = sorted(
+    p.stem for p in (Path(__file__).parents[1] / "conf" / "experiment").glob("*.yaml")
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _custom_plugins() -> Iterator[None]:
+    """orthogonal and softsign, for the custom_plugins preset; removed after this module."""
+    (module,) = import_plugin_modules(str(CUSTOM_PLUGINS))
+    yield
+    sn.initializers.unregister("orthogonal")
+    sn.activations.unregister("softsign")
+    del sys.modules[module.__name__]
+
+
+@pytest.fixture
+def hydra_conf() -> Iterator[None]:
+    store_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("shallownet.conf", version_base="1.3"):
+        yield
+
+
+def _compose(*overrides: str) -> DictConfig:
+    return compose("config", overrides=list(overrides))
+
+
+def _settings(*overrides: str) -> Settings:
+    return validate(_compose(*overrides), Path.cwd())
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_defaults_are_the_course_network(tmp_path: Path) -> None:
+    s = validate(_compose(), tmp_path)
+    assert s.data.name == "flower"
+    assert s.hidden == (4,)
+    assert s.activation.name == "tanh"
+    assert (s.init.name, s.init.params) == ("normal", {"scale": 0.01})
+    assert (s.learning_rate, s.iterations, s.seed) == (1.2, 10_000, 0)
+    assert s.tracking is not None
+    assert s.tracking.uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert s.tracking.experiment == "shallownet"
+    assert s.tracking.log_every == 50  # about 200 points over 10,000 steps
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_stable_override_keys() -> None:
+    s = _settings(
+        "data=circles",
+        "init=he",
+        "activation=leaky_relu",
+        "seed=7",
+        "model.hidden=[10,5]",
+        "train.learning_rate=0.01",
+        "train.iterations=15",
+        "tracking.uri=http://127.0.0.1:1",
+        "tracking.experiment=mine",
+        "init.gain=2",
+        "activation.alpha=0.2",
+    )
+    assert s.data.name == "circles"
+    assert s.init.params == {"gain": 2}
+    assert s.activation.params == {"alpha": 0.2}
+    assert (s.seed, s.hidden, s.learning_rate, s.iterations) == (7, (10, 5), 0.01, 15)
+    assert s.tracking is not None
+    assert (s.tracking.uri, s.tracking.experiment) == ("http://127.0.0.1:1", "mine")
+    assert (s.test_samples, s.test_seed) == (100, 2)
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_tracking_none() -> None:
+    assert _settings("tracking=none").tracking is None
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_every_registered_plugin_is_an_option_with_its_parameters() -> None:
+    for name in sn.initializers.names():
+        cfg = _compose(f"init={name}")
+        assert validate(cfg, Path.cwd()).init.name == name
+    for name in sn.activations.names():
+        assert _settings(f"activation={name}").activation.name == name
+    assert _settings("init=orthogonal", "init.gain=2").init.params == {"gain": 2}
+
+
+def test_a_plugin_registered_later_becomes_an_option() -> None:
+    @sn.initializers.register("ones_for_test")
+    def ones(shape: tuple[int, int], rng: object, value: float = 1.0) -> Array:
+        return np.full(shape, value)
+
+    store_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("shallownet.conf", version_base="1.3"):
+        s = _settings("init=ones_for_test", "init.value=0.5")
+    assert s.init == sn.config.Choice("ones_for_test", {"value": 0.5})
+    ConfigStore.instance().repo["init"].pop("ones_for_test.yaml")
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_and_validates(preset: str) -> None:
+    cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    assert isinstance(params, dict)
+    assert params, f"{preset} sweeps nothing"
+    jobs = job_configs(cfg)  # every job of the sweep, as the basic sweeper composes it
+    assert len(jobs) >= 4
+    for job in jobs:
+        validate(job, Path.cwd())
+
+
+def test_presets_open_with_their_command() -> None:
+    for path in (Path(__file__).parents[1] / "conf" / "experiment").glob("*.yaml"):
+        lines = path.read_text().splitlines()
+        assert lines[0] == "# @package _global_", path.name
+        commands = [
+            line
+            for line in lines[:6]
+            if line.lstrip("# ").startswith(("shallownet", "SHALLOWNET"))
+        ]
+        assert commands, f"{path.name} does not open with the command that runs it"
+        assert f"experiment={path.stem}" in commands[0] or path.stem == "main"
+
+
+BAD = [
+    (
+        ("train.learning_rate=-1",),
+        r"^train\.learning_rate=-1\.0 is invalid: must be a positive number$",
+    ),
+    (
+        ("train.learning_rate=0",),
+        r"^train\.learning_rate=0\.0 is invalid: must be a positive number$",
+    ),
+    (("train.iterations=0",), r"^train\.iterations=0 is invalid: must be a positive integer$"),
+    (("model.hidden=[]",), r"^model\.hidden=\[\] is invalid: must be a non-empty list"),
+    (
+        ("model.hidden=[4,0]",),
+        r"^model\.hidden=\[4, 0\] is invalid: layer sizes must be positive integers$",
+    ),
+    (("seed=-3",), r"^seed=-3 is invalid: must be an integer >= 0$"),
+    (("init.scale=-1",), r"^init: initializer 'normal': scale must be >= 0, got -1$"),
+    (("init.scale=abc",), r"^init\.scale='abc' is invalid: must be a number$"),
+    (
+        ("init=zeros", "+init.scale=1"),
+        r"^init\.scale=1 is invalid: initializer 'zeros' accepts no parameters$",
+    ),
+    (
+        ("data.noise=-1", "data=circles"),
+        r"^data: noise must be a number >= 0 \(standard deviation\), got -1$",
+    ),
+    (("model.dtype=float16",), r"^model\.dtype='float16' is invalid: must be float64 or float32$"),
+    (
+        ("tracking.uri=mlflow.db",),
+        r"^tracking\.uri='mlflow\.db' is invalid: must be an MLflow URI",
+    ),
+    (
+        ("tracking.experiment=' '",),
+        r"^tracking\.experiment=' ' is invalid: must be a non-empty name$",
+    ),
+]
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize(("overrides", "message"), BAD)
+def test_bad_values_give_one_line(overrides: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        _settings(*overrides)
+    assert "\n" not in str(info.value)

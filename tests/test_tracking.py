@@ -1,0 +1,223 @@
+"""MLflow tracking against real stores: SQLite files and a real mlflow server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from .cli_helpers import run_cli
+from .servers import mlflow_server
+
+GRID = ("init=zeros,small,large", "activation=sigmoid,tanh,relu", "seed=0")
+FIGURES = {
+    "activation_histogram.png",
+    "cost_curve.png",
+    "decision_boundary.png",
+    "hidden_weights.png",
+}
+
+
+def _runs(uri: str, experiment: str = "shallownet") -> tuple[list[Run], list[Run]]:
+    """(parents, children) of an experiment."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("shallownet.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str = "") -> set[str]:
+    out: set[str] = set()
+    for item in client.list_artifacts(run_id, path or None):
+        if item.is_dir:
+            out |= _artifacts(client, run_id, item.path)
+        else:
+            out.add(item.path)
+    return out
+
+
+def test_sweep_on_the_default_store(tmp_path: Path) -> None:
+    result = run_cli("-m", *GRID, "train.iterations=200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert (tmp_path / "mlflow.db").is_file()
+    parents, children = _runs(uri)
+    assert len(parents) == 1
+    assert len(children) == 9
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["children_finished"] == "9"
+    assert parent.data.params["sweep.init"] == "zeros,small,large"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    names = {c.info.run_name for c in children}
+    assert "init=zeros,activation=tanh,seed=0,train.iterations=200" in names
+    client = MlflowClient(uri)
+    for child in children:
+        p = child.data.params
+        assert child.info.status == "FINISHED"
+        assert p["init"] in {"zeros", "normal"}
+        assert p["activation"] in {"sigmoid", "tanh", "relu"}
+        assert (p["data"], p["hidden"], p["learning_rate"], p["iterations"], p["seed"]) == (
+            "flower",
+            "[4]",
+            "1.2",
+            "200",
+            "0",
+        )
+        assert p["init_preset"] in {"zeros", "small", "large"}
+        assert child.data.tags["shallownet.job_num"].isdigit()
+        assert child.data.tags["shallownet.version"] == "0.1.0"
+        # 200 steps, diagnostics every 10: curve points at 0, 10, ..., 190, the last step 199,
+        # and the cost after the last update at step 200
+        cost = client.get_metric_history(child.info.run_id, "cost")
+        assert [m.step for m in cost] == [*range(0, 200, 10), 199, 200]
+        sym = client.get_metric_history(child.info.run_id, "distinct_units")
+        assert len(sym) == 21
+        for key in (
+            "train_accuracy",
+            "sym_rel_spread",
+            "sat_frac",
+            "mean_gprime",
+            "out_sat_frac",
+            "grad_norm/W1",
+            "grad_norm/W2",
+        ):
+            assert len(client.get_metric_history(child.info.run_id, key)) == 21, key
+        assert child.data.metrics["final_cost"] == pytest.approx(cost[-1].value)
+        files = _artifacts(client, child.info.run_id)
+        assert {"history.csv", "config.yaml", "overrides.yaml"} <= files
+        assert {f"figures/{f}" for f in FIGURES} <= files
+    # the lessons, visible in the store: zero init keeps one distinct unit, tanh + zeros learns nothing
+    zeros_tanh = next(
+        c for c in children if c.info.run_name.startswith("init=zeros,activation=tanh")
+    )
+    assert zeros_tanh.data.metrics["distinct_units"] == 1
+    assert zeros_tanh.data.metrics["final_cost"] == pytest.approx(0.6931471805599453, abs=1e-12)
+    for act in ("sigmoid", "tanh"):  # large init starts in the flat tails, small init does not
+        large = next(
+            c for c in children if c.info.run_name.startswith(f"init=large,activation={act}")
+        )
+        small = next(
+            c for c in children if c.info.run_name.startswith(f"init=small,activation={act}")
+        )
+        assert small.data.metrics["sat_frac_init"] == 0.0
+        assert large.data.metrics["sat_frac_init"] > 0.04
+        assert (
+            large.data.metrics["mean_gprime_init"] < 0.8 * small.data.metrics["mean_gprime_init"]
+        )
+    # filterable as in the UI
+    zeros = client.search_runs([parent.info.experiment_id], "params.init = 'zeros'")
+    assert len(zeros) == 3
+    assert "mlflow ui --backend-store-uri " + uri in result.stdout
+
+
+def test_history_artifact_has_full_resolution(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/store.db"
+    result = run_cli(
+        "train.iterations=120", f"tracking.uri={uri}", "tracking.figures=false", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("shallownet").experiment_id])  # type: ignore[union-attr]
+    assert "mlflow.parentRunId" not in run.data.tags  # a single run is a plain run
+    assert run.info.status == "FINISHED"
+    local = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
+    import pandas as pd
+
+    frame = pd.read_csv(local, index_col="step")
+    assert len(frame) == 120
+    assert frame["cost"].notna().all()
+    assert frame["distinct_units"].notna().sum() == 13  # every 10 steps + the last
+
+
+def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=large",
+        "activation=relu",
+        "train.learning_rate=1.2,1e6",
+        "seed=0",
+        "train.iterations=100",
+        "tracking.figures=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    _, children = _runs(f"sqlite:///{tmp_path}/mlflow.db")
+    by_lr = {c.data.params["learning_rate"]: c for c in children}
+    assert by_lr["1.2"].info.status == "FINISHED"
+    failed = by_lr["1000000.0"]
+    assert failed.info.status == "FAILED"
+    assert re.fullmatch(
+        r"diverged at step \d+: cost is (nan|inf); try a smaller learning rate \(was 1e\+06\)",
+        failed.data.tags["failure_reason"],
+    )
+    assert "1 FAILED" in result.stdout
+    assert "1 FINISHED" in result.stdout
+
+
+def test_joblib_sweep_on_a_fresh_store_loses_no_run(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        *GRID[:2],
+        "seed=0,1",
+        "train.iterations=50",
+        "tracking.figures=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    parents, children = _runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(parents) == 1
+    assert len(children) == 18
+    assert len({c.info.run_name for c in children}) == 18
+    assert {c.info.status for c in children} == {"FINISHED"}
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    for child in children:
+        assert len(client.get_metric_history(child.info.run_id, "cost")) == 7  # 0..40, 49, 50
+
+
+def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
+    with mlflow_server(tmp_path) as url:
+        result = run_cli(
+            "-m",
+            "init=zeros,small",
+            "activation=tanh",
+            "seed=0",
+            "train.iterations=50",
+            f"tracking.uri={url}",
+            "tracking.experiment=served",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        parents, children = _runs(url, "served")
+        assert len(parents) == 1
+        assert len(children) == 2
+        client = MlflowClient(url)
+        for child in children:
+            assert child.info.status == "FINISHED"
+            assert "figures/cost_curve.png" in _artifacts(client, child.info.run_id)
+            assert len(client.get_metric_history(child.info.run_id, "cost")) == 7
+    assert not (tmp_path / "mlflow.db").exists()
+    assert f"open {url} in a browser" in result.stdout
+
+
+def test_tracking_none_records_nothing(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=small",
+        "activation=tanh",
+        "seed=0",
+        "train.iterations=20",
+        "tracking=none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "mlartifacts").exists()
