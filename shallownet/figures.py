@@ -19,7 +19,8 @@ from .train import History
 DPI = 80
 
 
-def _figure(width: float = 5.0, height: float = 3.6) -> Figure:
+def new_figure(width: float = 5.0, height: float = 3.6) -> Figure:
+    """An empty figure on the Agg canvas (no pyplot, no global state)."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -27,7 +28,7 @@ def _figure(width: float = 5.0, height: float = 3.6) -> Figure:
 
 def cost_curve(history: History, title: str = "") -> Figure:
     """Cost per step (log scale): plateaus show symmetry or saturation."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     steps = np.arange(len(history.cost))
     ax.plot(steps, history.cost, lw=1.2)
@@ -46,7 +47,7 @@ def cost_curve(history: History, title: str = "") -> Figure:
 
 def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figure:
     """The classifier's regions over the first two input features, with the data."""
-    fig = _figure(4.2, 4.0)
+    fig = new_figure(4.2, 4.0)
     ax = fig.add_subplot()
     x0, x1 = X[0], X[1] if X.shape[0] > 1 else np.zeros_like(X[0])
     pad0, pad1 = 0.1 * np.ptp(x0) + 0.5, 0.1 * np.ptp(x1) + 0.5
@@ -72,7 +73,7 @@ def hidden_weights(net: Network, title: str = "") -> Figure:
     """Incoming weights and bias of each first-layer hidden unit: identical rows = symmetry."""
     W1, b1 = net.params["W1"], net.params["b1"]
     U = np.concatenate([W1, b1], axis=1)
-    fig = _figure(4.5, 0.6 + 0.28 * min(U.shape[0], 50))
+    fig = new_figure(4.5, 0.6 + 0.28 * min(U.shape[0], 50))
     ax = fig.add_subplot()
     limit = float(np.abs(U).max()) or 1.0
     image = ax.imshow(U[:50], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
@@ -87,7 +88,7 @@ def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
     """Histogram of first-layer pre-activations Z1 over the activation g(z): mass in the
     flat tails means saturated units and vanishing gradients."""
     Z1 = (net.params["W1"] @ X + net.params["b1"]).ravel()
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     finite = Z1[np.isfinite(Z1)]
     reach = max(4.0, float(np.percentile(np.abs(finite), 99))) if finite.size else 4.0

@@ -1,0 +1,101 @@
+"""``shallownet-report``: compare the runs of a sweep, write tables and figures, attach them.
+
+shallownet-report                                   the latest sweep in ./mlflow.db
+shallownet-report --parent-run-id ID --threshold 0.2
+shallownet-report --tracking-uri http://127.0.0.1:5000 --experiment mine
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from ..errors import USER_ERRORS, ConfigError, one_line
+from ..tracking.store import check_reachable, retry, ui_command
+from .figures import cost_grid, summary_chart
+from .frames import Sweep, load_sweep
+from .tables import DEFAULT_THRESHOLD, comparison, per_run, readable, to_markdown
+
+
+def write_report(sweep: Sweep, out: Path, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Path]:
+    """Write table.csv, table.md, cost_curves.png and summary.png for a sweep into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    by = sweep.group_keys
+    runs = per_run(sweep.runs, sweep.curves, sweep.keys, threshold)
+    table = comparison(runs, by)
+    paths = {
+        "table.csv": out / "table.csv",
+        "table.md": out / "table.md",
+        "runs.csv": out / "runs.csv",
+        "cost_curves.png": out / "cost_curves.png",
+        "summary.png": out / "summary.png",
+    }
+    table.to_csv(paths["table.csv"], index=False)
+    runs.to_csv(paths["runs.csv"], index=False)
+    paths["table.md"].write_text(to_markdown(readable(table, by, threshold)))
+    cost_grid(runs, sweep.curves, by).savefig(paths["cost_curves.png"])
+    summary_chart(runs, by).savefig(paths["summary.png"])
+    return paths
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shallownet-report",
+        description="Compare the runs of a shallownet sweep recorded in MLflow.",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=f"sqlite:///{Path.cwd() / 'mlflow.db'}",
+        help="MLflow store (default: sqlite:///<here>/mlflow.db)",
+    )
+    parser.add_argument("--experiment", default="shallownet", help="MLflow experiment name")
+    parser.add_argument(
+        "--parent-run-id", help="the sweep's parent run (default: the latest sweep)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"cost a run must reach to count as learning (default {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: reports/<parent run id>)"
+    )
+    parser.add_argument(
+        "--no-attach", action="store_true", help="do not attach outputs to the parent run"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        db = args.tracking_uri.removeprefix("sqlite:///")
+        if args.tracking_uri.startswith("sqlite:") and not Path(db).is_file():
+            msg = (
+                f"--tracking-uri: no MLflow store at {db}; run a sweep here first (shallownet -m)"
+            )
+            raise ConfigError(msg)
+        check_reachable(args.tracking_uri)
+        sweep = load_sweep(args.tracking_uri, args.experiment, args.parent_run_id)
+    except USER_ERRORS as exc:
+        print(f"shallownet-report: error: {one_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+    out = args.out or Path("reports") / sweep.parent_id
+    paths = write_report(sweep, out, args.threshold)
+    print(f"sweep {sweep.parent_id}: {sweep.parent_name} ({len(sweep.runs)} runs)\n")
+    print(paths["table.md"].read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if not args.no_attach:
+        client = MlflowClient(args.tracking_uri)
+        for path in paths.values():
+            retry(client.log_artifact, sweep.parent_id, str(path), "report")
+        print(f"attached to parent run {sweep.parent_id} (artifacts/report/)")
+        print(f"browse: {ui_command(args.tracking_uri)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Comparison tables from tidy run frames: pure pandas, no MLflow.
+
+Rows are the swept configurations (e.g. init × activation); each number is
+the median over seeds with the range beside it, because with saturating
+initializations single seeds mislead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .keys import display_name
+
+DEFAULT_THRESHOLD = 0.3
+
+# per-run column -> (heading, source column in the runs frame)
+SUMMARY = {
+    "final_cost": "final cost",
+    "train_accuracy": "train acc",
+    "test_accuracy": "test acc",
+    "steps_to_threshold": "steps to cost<{t}",
+    "distinct_units": "distinct units",
+    "sat_frac_init": "sat frac @init",
+    "mean_gprime_init": "mean g' @init",
+}
+SOURCES = {
+    "final_cost": "final_cost",
+    "train_accuracy": "train_accuracy_final",
+    "test_accuracy": "test_accuracy_final",
+    "distinct_units": "distinct_units_final",
+    "sat_frac_init": "sat_frac_init",
+    "mean_gprime_init": "mean_gprime_init",
+}
+
+
+def steps_to_threshold(curves: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.Series:
+    """First recorded step at which each run's cost is at or below ``threshold`` (NaN: never)."""
+    below = curves[curves["value"] <= threshold]
+    first = below.groupby("run_id")["step"].min()
+    return first.reindex(curves["run_id"].unique()).astype(float)
+
+
+def per_run(
+    runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """One row per run with the swept keys and the numbers the comparison summarizes."""
+    out = runs[["run_id", *keys, "status"]].copy()
+    for name, source in SOURCES.items():
+        out[name] = pd.to_numeric(runs[source], errors="coerce") if source in runs else np.nan
+    reached = steps_to_threshold(curves, threshold)
+    out["steps_to_threshold"] = out["run_id"].map(reached)
+    return out
+
+
+def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Median, min and max over the runs of each configuration, plus run counts.
+
+    Columns: ``runs``, ``failed``, ``reached`` (runs whose cost got below the
+    threshold) and ``<metric>_median|_min|_max`` for each summarized metric.
+    """
+    groups = table.groupby(by, sort=False, dropna=False) if by else [((), table)]
+    rows = []
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, object] = dict(zip(by, key, strict=True))
+        row["runs"] = len(group)
+        row["failed"] = int((group["status"] == "FAILED").sum())
+        row["reached"] = int(group["steps_to_threshold"].notna().sum())
+        for name in SUMMARY:
+            values = group[name].dropna()
+            row[f"{name}_median"] = values.median() if len(values) else np.nan
+            row[f"{name}_min"] = values.min() if len(values) else np.nan
+            row[f"{name}_max"] = values.max() if len(values) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(median: float, low: float, high: float, integer: bool) -> str:
+    if math.isnan(median):
+        return "–"
+    fmt = "{:.0f}" if integer else "{:.3g}"
+    text = fmt.format(median)
+    if low != high:
+        text += f" [{fmt.format(low)}–{fmt.format(high)}]"
+    return text
+
+
+def readable(
+    table: pd.DataFrame, by: list[str], threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """The comparison as text cells: ``median [min–max]`` over seeds."""
+    out = table[by].astype(str).rename(columns=display_name)
+    out["runs"] = table["runs"].astype(str)
+    if (table["failed"] > 0).any():
+        out["failed"] = table["failed"].astype(str)
+    out[f"reached cost<{threshold:g}"] = (
+        table["reached"].astype(str) + "/" + table["runs"].astype(str)
+    )
+    for name, heading in SUMMARY.items():
+        if table[f"{name}_median"].isna().all():
+            continue
+        integer = name in ("steps_to_threshold", "distinct_units")
+        out[heading.format(t=f"{threshold:g}")] = [
+            _cell(m, lo, hi, integer)
+            for m, lo, hi in zip(
+                table[f"{name}_median"], table[f"{name}_min"], table[f"{name}_max"], strict=True
+            )
+        ]
+    return out
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"

@@ -1,0 +1,148 @@
+"""Reports: pure pandas functions on hand-made frames, and the report on a real store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from shallownet.report import (
+    comparison,
+    load_sweep,
+    per_run,
+    readable,
+    steps_to_threshold,
+    to_markdown,
+)
+
+from .cli_helpers import run_cli
+
+
+def _curves() -> pd.DataFrame:
+    # run a reaches 0.3 at step 20, run b never does, run c at step 10
+    return pd.DataFrame(
+        {
+            "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+            "step": [0, 10, 20] * 3,
+            "value": [0.69, 0.5, 0.3, 0.69, 0.69, 0.69, 0.69, 0.2, 0.1],
+        }
+    )
+
+
+def _runs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c"],
+            "init_preset": ["small", "zeros", "small"],
+            "seed": [0, 0, 1],
+            "status": ["FINISHED", "FINISHED", "FAILED"],
+            "final_cost": [0.3, 0.69, 0.1],
+            "train_accuracy_final": [0.9, 0.5, 0.95],
+            "distinct_units_final": [4, 1, 4],
+            "sat_frac_init": [0.0, 0.0, 0.2],
+            "mean_gprime_init": [1.0, 1.0, 0.6],
+        }
+    )
+
+
+def test_steps_to_threshold() -> None:
+    got = steps_to_threshold(_curves(), 0.3)
+    assert got["a"] == 20
+    assert math.isnan(got["b"])
+    assert got["c"] == 10
+
+
+def test_comparison_medians_and_ranges_over_seeds() -> None:
+    runs = per_run(_runs(), _curves(), ["init_preset", "seed"], threshold=0.3)
+    assert list(runs.columns[:4]) == ["run_id", "init_preset", "seed", "status"]
+    assert np.isnan(runs.loc[0, "test_accuracy"])  # no test set: the column is there, empty
+    table = comparison(runs, ["init_preset"])
+    assert list(table["init_preset"]) == ["small", "zeros"]  # in sweep order
+    small = table.iloc[0]
+    assert (small["runs"], small["failed"], small["reached"]) == (2, 1, 2)
+    assert small["final_cost_median"] == pytest.approx(0.2)
+    assert (small["final_cost_min"], small["final_cost_max"]) == (0.1, 0.3)
+    assert small["steps_to_threshold_median"] == 15
+    zeros = table.iloc[1]
+    assert zeros["reached"] == 0
+    assert math.isnan(zeros["steps_to_threshold_median"])
+
+
+def test_readable_cells_and_markdown() -> None:
+    runs = per_run(_runs(), _curves(), ["init_preset", "seed"], threshold=0.3)
+    text = readable(comparison(runs, ["init_preset"]), ["init_preset"], 0.3)
+    assert list(text.columns[:4]) == ["init", "runs", "failed", "reached cost<0.3"]
+    assert text.loc[0, "final cost"] == "0.2 [0.1–0.3]"
+    assert text.loc[1, "final cost"] == "0.69"
+    assert text.loc[1, "steps to cost<0.3"] == "–"
+    assert text.loc[0, "reached cost<0.3"] == "2/2"
+    assert "test acc" not in text.columns  # nothing to show
+    md = to_markdown(text).splitlines()
+    assert md[0].startswith("| init | runs | failed |")
+    assert md[1].startswith("|---|---|")
+    assert len(md) == 4
+
+
+def test_report_on_a_real_sweep(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=zeros,small",
+        "activation=sigmoid,tanh",
+        "seed=0,1,2",
+        "train.iterations=300",
+        "tracking.figures=false",
+        "hydra/launcher=joblib",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = load_sweep(uri)
+    assert len(sweep.runs) == 12
+    assert sweep.keys == ["init_preset", "activation_preset", "seed"]
+    assert sweep.group_keys == ["init_preset", "activation_preset"]
+    assert set(sweep.curves.columns) == {"run_id", "step", "value"}
+    assert len(sweep.curves) == 12 * 32  # steps 0, 10, ..., 290, 299 and 300
+    runs = per_run(sweep.runs, sweep.curves, sweep.keys)
+    table = comparison(runs, sweep.group_keys)
+    assert len(table) == 4
+    assert set(table["runs"]) == {3}
+    zeros_tanh = table[(table.init_preset == "zeros") & (table.activation_preset == "tanh")].iloc[
+        0
+    ]
+    assert zeros_tanh["final_cost_median"] == pytest.approx(math.log(2), abs=1e-12)
+    assert zeros_tanh["distinct_units_median"] == 1
+    small_tanh = runs[(runs.init_preset == "small") & (runs.activation_preset == "tanh")]
+    row = table[(table.init_preset == "small") & (table.activation_preset == "tanh")].iloc[0]
+    assert row["final_cost_median"] == pytest.approx(small_tanh["final_cost"].median())
+    assert row["final_cost_max"] == pytest.approx(small_tanh["final_cost"].max())
+
+    report = run_cli(
+        "--tracking-uri", uri, "--out", "rep", cwd=tmp_path, command="shallownet-report"
+    )
+    assert report.returncode == 0, report.stderr
+    assert "| init | activation | runs | reached cost<0.3 | final cost |" in report.stdout
+    out = tmp_path / "rep"
+    for name in ("table.csv", "table.md", "runs.csv", "cost_curves.png", "summary.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "cost_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = pd.read_csv(out / "table.csv")
+    assert list(csv["init_preset"]) == ["zeros", "zeros", "small", "small"]
+    client = MlflowClient(uri)
+    attached = {a.path for a in client.list_artifacts(sweep.parent_id, "report")}
+    assert attached == {
+        f"report/{n}"
+        for n in ("table.csv", "table.md", "runs.csv", "cost_curves.png", "summary.png")
+    }
+
+
+def test_report_without_a_store_says_what_to_do(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path, command="shallownet-report")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"shallownet-report: error: --tracking-uri: no MLflow store at {tmp_path}/mlflow.db; "
+        "run a sweep here first (shallownet -m)"
+    )

@@ -1,0 +1,74 @@
+"""The lessons the framework exists to show, checked on small but real runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import shallownet as sn
+from shallownet.network import Array
+
+
+def test_large_init_stalls_more_runs_than_small_across_seeds(flower: tuple[Array, Array]) -> None:
+    X, Y = flower
+    stalled = {}
+    for scale in (0.01, 10.0):
+        finals = []
+        for seed in range(10):
+            net = sn.Network(2, [4], "tanh", "normal", {"scale": scale}, seed=seed)
+            finals.append(sn.train(net, X, Y, 1.2, 3000).final_cost)
+        stalled[scale] = sum(c > 0.30 for c in finals)
+    assert stalled[0.01] == 0
+    assert stalled[10.0] >= 3
+
+
+def test_large_init_saturates_at_initialization(flower: tuple[Array, Array]) -> None:
+    X, _ = flower
+    for activation in ("sigmoid", "tanh"):
+        small = np.mean(
+            [
+                sn.diagnostics.saturation(
+                    sn.Network(2, [4], activation, "normal", {"scale": 0.01}, seed=s), X
+                )["sat_frac"]
+                for s in range(5)
+            ]
+        )
+        large = np.mean(
+            [
+                sn.diagnostics.saturation(
+                    sn.Network(2, [4], activation, "normal", {"scale": 10.0}, seed=s), X
+                )["sat_frac"]
+                for s in range(5)
+            ]
+        )
+        assert small == 0.0
+        assert large > 0.5, activation
+
+
+def test_hidden_size_table_has_the_course_shape(flower: tuple[Array, Array]) -> None:
+    """The course: n_h = 1, 2 around 67% accuracy; 3, 4, 5 around 90%."""
+    X, Y = flower
+    accuracy = {}
+    for n_h in (1, 2, 3, 4, 5):
+        accs = []
+        for seed in range(3):
+            net = sn.Network(2, [n_h], "tanh", "normal", {"scale": 0.01}, seed=seed)
+            sn.train(net, X, Y, 1.2, 5000)
+            accs.append(net.accuracy(X, Y))
+        accuracy[n_h] = float(np.median(accs))
+    assert max(accuracy[1], accuracy[2]) < 0.75
+    assert min(accuracy[3], accuracy[4], accuracy[5]) > 0.85
+
+
+def test_deep_network_on_circles_he_learns_zeros_does_not() -> None:
+    """The course's initialization study: [10, 5] relu, lr 0.01, 15,000 iterations."""
+    X, Y = sn.datasets.circles(n_samples=300, noise=0.05, seed=1)
+    X_test, Y_test = sn.datasets.circles(n_samples=100, noise=0.05, seed=2)
+    results = {}
+    for init in ("zeros", "he"):
+        net = sn.Network(2, [10, 5], "relu", init, seed=3)
+        hist = sn.train(net, X, Y, 0.01, 15_000)
+        results[init] = (net.accuracy(X, Y), net.accuracy(X_test, Y_test), hist.final_cost)
+    assert results["zeros"][0] == 0.5
+    assert results["zeros"][2] == np.log(2)
+    assert results["he"][0] > 0.97
+    assert results["he"][1] > 0.9
