@@ -62,6 +62,11 @@ def build_network(settings: Settings, n_x: int) -> Network:
     )
 
 
+def diagnostics(settings: Settings, data: Data) -> RecordDiagnostics:
+    """The diagnostics callback every job records with (test accuracy when there is a test set)."""
+    return RecordDiagnostics(settings.diagnostics_every, data.X_test, data.Y_test)
+
+
 def run(
     settings: Settings, callbacks: Sequence[Callback] = (), data: Data | None = None
 ) -> JobResult:
@@ -75,11 +80,13 @@ def run(
         data.Y,
         learning_rate=settings.learning_rate,
         iterations=settings.iterations,
-        callbacks=[
-            RecordDiagnostics(settings.diagnostics_every, data.X_test, data.Y_test),
-            *callbacks,
-        ],
+        callbacks=[diagnostics(settings, data), *callbacks],
     )
+    return result(net, initial, data, history)
+
+
+def result(net: Network, initial: Network, data: Data, history: History) -> JobResult:
+    """A trained network's outcome, with its accuracy on the train (and test) data."""
     finite = history.status == "FINISHED"
     train_acc = net.accuracy(data.X, data.Y) if finite else float("nan")
     test_acc = None

@@ -51,6 +51,26 @@ class History:
         """``"FINISHED"``, or ``"FAILED"`` when training diverged."""
         return "FAILED" if self.diverged_at is not None else "FINISHED"
 
+    def diverge(self, step: int, cost: float, learning_rate: float) -> None:
+        """Record that the cost became non-finite before update ``step``."""
+        self.diverged_at = step
+        self.cost = self.cost[:step]
+        self.failure_reason = (
+            f"diverged at step {step}: cost is {cost}; "
+            f"try a smaller learning rate (was {learning_rate:g})"
+        )
+
+    def close(self, final_cost: float, params: Params, iterations: int) -> None:
+        """Record the cost after the last update; non-finite parameters fail the run."""
+        self.final_cost = final_cost
+        if self.diverged_at is not None:
+            return
+        bad = [key for key, value in params.items() if not np.isfinite(value).all()]
+        if bad or not np.isfinite(final_cost):
+            self.diverged_at = iterations
+            what = f"parameters {', '.join(bad)} are not finite" if bad else "cost is not finite"
+            self.failure_reason = f"diverged at step {iterations}: {what}"
+
     def log(self, step: int, **metrics: float) -> None:
         """Record metrics at a step (callbacks use this)."""
         self.records.append({"step": step, **metrics})
@@ -152,44 +172,25 @@ def train(
         cb.on_train_begin(state)
 
     params, g = net.params, net.g
-    steps = iterations
     # Overflow and nan are handled explicitly below: they mark the run FAILED.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(iterations):
             Z, A = forward(params, X, g)
             J = cost(Z[-1], Y)
             if not np.isfinite(J):
-                steps = i
-                history.diverged_at = i
-                history.failure_reason = (
-                    f"diverged at step {i}: cost is {float(J)}; "
-                    f"try a smaller learning rate (was {learning_rate:g})"
-                )
+                history.diverge(i, float(J), learning_rate)
                 break
             history.cost[i] = J
             grads = backward(params, Z, A, Y, g)
             for cb in callbacks:
                 if i % cb.every == 0 or i == last:
-                    state.step, state.cost, state.grads, state.Z, state.A = (
-                        i,
-                        float(J),
-                        grads,
-                        Z,
-                        A,
-                    )
+                    state.step, state.cost, state.grads = i, float(J), grads
+                    state.Z, state.A = Z, A
                     cb.on_step(state)
             for key, value in params.items():
                 value -= learning_rate * grads["d" + key]
-
-        history.cost = history.cost[:steps]
         Z, _ = forward(params, X, g)
-        history.final_cost = float(cost(Z[-1], Y))
-    if history.diverged_at is None:
-        bad = [key for key, value in params.items() if not np.isfinite(value).all()]
-        if bad or not np.isfinite(history.final_cost):
-            history.diverged_at = iterations
-            what = f"parameters {', '.join(bad)} are not finite" if bad else "cost is not finite"
-            history.failure_reason = f"diverged at step {iterations}: {what}"
+        history.close(float(cost(Z[-1], Y)), params, iterations)
     for cb in callbacks:
         cb.on_train_end(state)
     return history

@@ -1,0 +1,84 @@
+"""Batched training gives each member the numbers sequential training gives it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shallownet as sn
+from shallownet.batch import train_batch
+from shallownet.network import Array
+
+
+def _members() -> list[tuple[str, dict[str, float], int, float]]:
+    return [
+        ("normal", {"scale": 0.01}, 0, 1.2),
+        ("normal", {"scale": 1.0}, 1, 0.5),
+        ("zeros", {}, 0, 1.2),
+        ("xavier", {}, 3, 2.0),
+        ("normal", {"scale": 1.0}, 2, 1e6),  # diverges
+    ]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_batched_equals_sequential(activation: str, flower: tuple[Array, Array]) -> None:
+    X, Y = flower
+    spec = _members()
+
+    def make(k: int) -> sn.Network:
+        init, params, seed, _ = spec[k]
+        return sn.Network(2, [4], activation, init, params, seed=seed)
+
+    sequential = []
+    for k, (*_, lr) in enumerate(spec):
+        net = make(k)
+        hist = sn.train(net, X, Y, lr, 300, callbacks=[sn.RecordDiagnostics(every=25)])
+        sequential.append((net, hist))
+    nets = [make(k) for k in range(len(spec))]
+    histories = train_batch(
+        nets,
+        X,
+        Y,
+        [lr for *_, lr in spec],
+        300,
+        callbacks=[[sn.RecordDiagnostics(every=25)] for _ in nets],
+    )
+    for k, ((ref_net, ref), net, hist) in enumerate(zip(sequential, nets, histories, strict=True)):
+        assert hist.status == ref.status, k
+        assert hist.diverged_at == ref.diverged_at, k
+        assert hist.failure_reason == ref.failure_reason, k
+        np.testing.assert_allclose(hist.cost, ref.cost, rtol=1e-12, atol=0, err_msg=str(k))
+        assert hist.final_cost == pytest.approx(ref.final_cost, rel=1e-12, nan_ok=True)
+        for key in ref_net.params:
+            np.testing.assert_allclose(
+                net.params[key], ref_net.params[key], rtol=1e-12, atol=1e-300
+            )
+        assert [r["step"] for r in hist.records] == [r["step"] for r in ref.records]
+        for mine, theirs in zip(hist.records, ref.records, strict=True):
+            assert mine == pytest.approx(theirs, rel=1e-9, abs=1e-15), k
+    if activation == "relu":
+        assert histories[-1].status == "FAILED"
+        assert [h.status for h in histories[:-1]] == ["FINISHED"] * 4
+
+
+def test_members_own_their_parameters_after_training(flower: tuple[Array, Array]) -> None:
+    X, Y = flower
+    nets = [sn.Network(2, [3], "tanh", "normal", seed=s) for s in range(3)]
+    train_batch(nets, X, Y, [1.0] * 3, 10)
+    before = nets[1].params["W1"].copy()
+    nets[0].params["W1"] += 1.0
+    np.testing.assert_array_equal(nets[1].params["W1"], before)
+    assert nets[0].params["W1"].shape == (3, 2)
+
+
+def test_incompatible_members_are_refused(flower: tuple[Array, Array]) -> None:
+    X, Y = flower
+    with pytest.raises(
+        ValueError,
+        match=r"cannot train Network\(.*hidden=\[5\].*\) together with Network\(.*hidden=\[4\]",
+    ):
+        train_batch([sn.Network(2, [4]), sn.Network(2, [5])], X, Y, [1.0, 1.0], 5)
+    with pytest.raises(
+        ValueError, match=r"learning_rates needs one value per network \(2\), got 1"
+    ):
+        train_batch([sn.Network(2), sn.Network(2)], X, Y, [1.0], 5)
