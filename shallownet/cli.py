@@ -24,6 +24,20 @@ from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
 from .task import run_task
 
 
+def register_launcher() -> None:
+    """Make ``hydra/launcher=batched`` known to Hydra.
+
+    Hydra finds launcher plugins by walking the ``hydra_plugins`` namespace
+    package, which misses packages installed in editable mode (their path is a
+    setuptools import hook that cannot be walked); registering by hand always works.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.shallownet_batched_launcher.batched_launcher import BatchedLauncher
+
+    Plugins.instance().register(BatchedLauncher)
+
+
 @hydra.main(config_path="pkg://shallownet.conf", config_name="config", version_base="1.3")
 def app(cfg: DictConfig) -> float:
     """The Hydra task: one job."""
@@ -39,6 +53,7 @@ def main() -> None:
             os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
         import_plugin_modules()
         store_configs()
+        register_launcher()
         app()
     except KeyboardInterrupt:
         _interrupted()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 
 from .network import Array, Network
 from .train import History
@@ -19,9 +20,16 @@ from .train import History
 DPI = 80
 
 
-def new_figure(width: float = 5.0, height: float = 3.6) -> Figure:
-    """An empty figure on the Agg canvas (no pyplot, no global state)."""
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+def new_figure(width: float = 5.0, height: float = 3.6, right: float = 0.25) -> Figure:
+    """An empty figure on the Agg canvas (no pyplot, no global state).
+
+    Margins are fixed in inches (``right`` leaves room for a colorbar or a twin
+    axis): a layout engine costs more than drawing these small figures.
+    """
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(
+        left=0.8 / width, right=1 - right / width, bottom=0.55 / height, top=1 - 0.4 / height
+    )
     FigureCanvasAgg(fig)
     return fig
 
@@ -34,6 +42,8 @@ def cost_curve(history: History, title: str = "") -> Figure:
     ax.plot(steps, history.cost, lw=1.2)
     ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (chance)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
     ax.set_xlabel("step")
     ax.set_ylabel("cost")
     ax.set_title(title or "cost")
@@ -52,8 +62,8 @@ def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figu
     x0, x1 = X[0], X[1] if X.shape[0] > 1 else np.zeros_like(X[0])
     pad0, pad1 = 0.1 * np.ptp(x0) + 0.5, 0.1 * np.ptp(x1) + 0.5
     g0, g1 = np.meshgrid(
-        np.linspace(x0.min() - pad0, x0.max() + pad0, 200),
-        np.linspace(x1.min() - pad1, x1.max() + pad1, 200),
+        np.linspace(x0.min() - pad0, x0.max() + pad0, 120),
+        np.linspace(x1.min() - pad1, x1.max() + pad1, 120),
     )
     grid = np.zeros((net.n_x, g0.size), dtype=net.dtype)
     grid[0] = g0.ravel()
@@ -73,7 +83,7 @@ def hidden_weights(net: Network, title: str = "") -> Figure:
     """Incoming weights and bias of each first-layer hidden unit: identical rows = symmetry."""
     W1, b1 = net.params["W1"], net.params["b1"]
     U = np.concatenate([W1, b1], axis=1)
-    fig = new_figure(4.5, 0.6 + 0.28 * min(U.shape[0], 50))
+    fig = new_figure(4.5, 1.3 + 0.28 * min(U.shape[0], 50), right=1.0)
     ax = fig.add_subplot()
     limit = float(np.abs(U).max()) or 1.0
     image = ax.imshow(U[:50], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
@@ -88,7 +98,7 @@ def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
     """Histogram of first-layer pre-activations Z1 over the activation g(z): mass in the
     flat tails means saturated units and vanishing gradients."""
     Z1 = (net.params["W1"] @ X + net.params["b1"]).ravel()
-    fig = new_figure()
+    fig = new_figure(right=0.7)
     ax = fig.add_subplot()
     finite = Z1[np.isfinite(Z1)]
     reach = max(4.0, float(np.percentile(np.abs(finite), 99))) if finite.size else 4.0

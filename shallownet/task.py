@@ -62,7 +62,7 @@ class JobSpec:
     def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> JobSpec:
         """From a job's config (without its ``hydra`` node) and Hydra's node for the job."""
         launch = Path(hydra_cfg.runtime.cwd)
-        output_dir = hydra_cfg.runtime.get("output_dir") or str(
+        output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None) or str(
             launch / hydra_cfg.sweep.dir / str(hydra_cfg.sweep.subdir)
         )
         return cls(

@@ -81,7 +81,8 @@ class History:
 
         frame = pd.DataFrame({"cost": self.cost}, index=pd.RangeIndex(len(self.cost)))
         if self.records:
-            metrics = pd.DataFrame(self.records).groupby("step").last()
+            metrics = pd.DataFrame.from_records(self.records, index="step")
+            metrics = metrics[~metrics.index.duplicated(keep="last")]
             frame = frame.join(metrics, how="outer")
         frame.index.name = "step"
         return frame

@@ -158,7 +158,7 @@ class TrackedRun:
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            history.to_frame().to_csv(folder / "history.csv")
+            history.to_frame().to_csv(folder / "history.csv", float_format="%.9g")
             for name, text in files.items():
                 (folder / name).write_text(text)
             if tracking.figures:
@@ -179,6 +179,10 @@ class TrackedRun:
         self.metrics.flush()
         retry(self.client.log_batch, self.run_id, tags=[RunTag("failure_reason", reason[:5000])])
         retry(self.client.set_terminated, self.run_id, "FAILED")
+
+    def discard(self) -> None:
+        """Delete a run that will be recorded again (a batch retried job by job)."""
+        retry(self.client.delete_run, self.run_id)
 
     def kill(self) -> None:
         """End the run KILLED (interrupted)."""

@@ -1,0 +1,208 @@
+"""``hydra/launcher=batched``: train the compatible jobs of a sweep as one computation.
+
+Jobs whose networks have the same shapes, activation, data and iteration
+count (they may differ in seed, initializer and learning rate) are stacked on
+a leading batch axis and trained at once by :func:`shallownet.batch.train_batch`.
+Everything else is as with Hydra's basic launcher: each job gets its own
+output folder, ``.hydra/`` files, log, MLflow run (same params, metrics,
+artifacts and status as when trained alone) and return value (its final cost).
+A member that diverges fails alone. If a batch raises (a plugin that breaks,
+say), its jobs are run again one by one, so only the faulty one fails.
+"""
+
+# No `from __future__ import annotations`: Hydra's plugin scan imports this module
+# in a way under which @dataclass cannot resolve postponed annotations.
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchedLauncherConf:
+    _target_: str = "hydra_plugins.shallownet_batched_launcher.batched_launcher.BatchedLauncher"
+    max_batch: int = 64  # networks trained together at most
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="shallownet"
+)
+
+
+@dataclass
+class _Job:
+    idx: int
+    overrides: list[str]
+    config: DictConfig  # the full job config, hydra node included
+    spec: Any  # shallownet.task.JobSpec
+
+
+def batch_key(settings: Any) -> str:
+    """Jobs with equal keys can be trained together."""
+    return json.dumps(
+        [
+            settings.data.name,
+            settings.data.params,
+            settings.test_samples,
+            settings.test_seed,
+            list(settings.hidden),
+            settings.activation.name,
+            settings.activation.params,
+            settings.dtype,
+            settings.iterations,
+            settings.diagnostics_every,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _finish_job(finish: Any, spec: Any, tracked: Any, result: Any, cfg: DictConfig) -> float:
+    """The task function run_job calls for a job already trained in its batch."""
+    value: float = finish(spec, tracked, result)
+    return value
+
+
+def _skipped_job(value: float, cfg: DictConfig) -> float:
+    return value
+
+
+class BatchedLauncher(Launcher):
+    def __init__(self, max_batch: int = 64) -> None:
+        self.max_batch = max_batch
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def _compose(self, idx: int, overrides: Sequence[str]) -> _Job:
+        from shallownet.task import JobSpec
+
+        assert self.hydra_context is not None
+        assert self.config is not None
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(config):
+            config.hydra.job.id = idx
+            config.hydra.job.num = idx
+        task_cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
+        return _Job(idx, list(overrides), config, JobSpec.from_hydra(task_cfg, config.hydra))
+
+    def _run_job(self, job: _Job, task_function: TaskFunction) -> JobReturn:
+        assert self.hydra_context is not None
+        assert self.config is not None
+        log.info(f"\t#{job.idx} : {' '.join(filter_overrides(job.overrides))}")
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=task_function,
+            config=job.config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return ret
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        from shallownet.config import store_configs
+        from shallownet.plugin_modules import import_plugin_modules
+
+        setup_globals()
+        assert self.config is not None
+        import_plugin_modules()
+        store_configs()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = [self._compose(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+        groups: dict[str, list[_Job]] = {}
+        for job in jobs:
+            groups.setdefault(batch_key(job.spec.settings), []).append(job)
+        batches = [
+            group[start : start + self.max_batch]
+            for group in groups.values()
+            for start in range(0, len(group), self.max_batch)
+        ]
+        log.info(
+            f"Launching {len(jobs)} jobs as {len(batches)} batch(es) of networks trained together"
+        )
+        returns: dict[int, JobReturn] = {}
+        for number, batch in enumerate(batches, start=1):
+            returns.update(self._run_batch(batch, f"batch {number}/{len(batches)}"))
+        return [returns[job.idx] for job in jobs]
+
+    def _run_batch(self, batch: list[_Job], label: str) -> dict[int, JobReturn]:
+        from shallownet import job as sn_job
+        from shallownet.batch import train_batch
+        from shallownet.progress import Progress
+        from shallownet.task import finish, finished_cost, open_run
+
+        assert self.task_function is not None
+        returns: dict[int, JobReturn] = {}
+        todo = []
+        for job in batch:
+            skipped = finished_cost(job.spec)
+            if skipped is None:
+                todo.append(job)
+            else:
+                returns[job.idx] = self._run_job(job, partial(_skipped_job, skipped))
+        if not todo:
+            return returns
+
+        settings = [job.spec.settings for job in todo]
+        data = sn_job.load_data(settings[0])
+        nets = [sn_job.build_network(s, n_x=data.X.shape[0]) for s in settings]
+        initials = [net.copy() for net in nets]
+        tracked = [open_run(job.spec) for job in todo]
+        callbacks: list[list[Any]] = [
+            [sn_job.diagnostics(s, data), *([t.metrics] if t is not None else [])]
+            for s, t in zip(settings, tracked, strict=True)
+        ]
+        callbacks[0].append(Progress(f"{label} ({len(todo)} networks)"))
+        try:
+            histories = train_batch(
+                nets,
+                data.X,
+                data.Y,
+                [s.learning_rate for s in settings],
+                settings[0].iterations,
+                callbacks,
+            )
+        except KeyboardInterrupt:
+            for t in tracked:
+                if t is not None:
+                    t.kill()
+            raise
+        except Exception as exc:  # a plugin broke: retry alone, so only the faulty job fails
+            log.warning(f"{label} raised {type(exc).__name__}: {exc}; running its jobs one by one")
+            for t in tracked:
+                if t is not None:
+                    t.discard()
+            for job in todo:
+                returns[job.idx] = self._run_job(job, self.task_function)
+            return returns
+
+        for job, t, net, initial, history in zip(
+            todo, tracked, nets, initials, histories, strict=True
+        ):
+            result = sn_job.result(net, initial, data, history)
+            returns[job.idx] = self._run_job(
+                job, partial(_finish_job, finish, job.spec, t, result)
+            )
+        return returns
