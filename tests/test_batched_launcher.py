@@ -1,0 +1,107 @@
+"""The batched launcher leaves the same records as Hydra's basic launcher."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from .cli_helpers import REPO, run_cli
+
+SWEEP = (
+    "-m",
+    "init=zeros,small,large",
+    "activation=tanh,relu",
+    "seed=0,1",
+    "train.learning_rate=1.2,1e6",
+    "train.iterations=150",
+)
+
+
+def _children(uri: str) -> dict[str, Run]:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("shallownet")
+    assert exp is not None
+    runs = client.search_runs(
+        [exp.experiment_id], "tags.`mlflow.parentRunId` != ''", max_results=500
+    )
+    return {r.info.run_name: r for r in runs if r.info.run_name}
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    out: set[str] = set()
+    for item in client.list_artifacts(run_id, path):
+        out |= _artifacts(client, run_id, item.path) if item.is_dir else {item.path}
+    return out
+
+
+def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
+    stores = {}
+    for launcher in ("basic", "batched"):
+        folder = tmp_path / launcher
+        folder.mkdir()
+        result = run_cli(*SWEEP, f"hydra/launcher={launcher}", cwd=folder)
+        assert result.returncode == 0, result.stderr
+        stores[launcher] = f"sqlite:///{folder}/mlflow.db"
+        job_dirs = sorted(p.name for p in folder.glob("multirun/*/*/[0-9]*"))
+        assert len(job_dirs) == 24
+        assert all((folder.glob(f"multirun/*/*/{d}/.hydra/config.yaml")) for d in job_dirs)
+    basic, batched = _children(stores["basic"]), _children(stores["batched"])
+    assert len(basic) == 24
+    assert basic.keys() == batched.keys()
+    clients = {k: MlflowClient(v) for k, v in stores.items()}
+    statuses = set()
+    for name, ref in basic.items():
+        run = batched[name]
+        statuses.add(run.info.status)
+        assert run.info.status == ref.info.status, name
+        assert run.data.params == ref.data.params, name
+        assert run.data.tags.get("failure_reason") == ref.data.tags.get("failure_reason"), name
+        assert run.data.tags["shallownet.config_hash"] == ref.data.tags["shallownet.config_hash"]
+        assert run.data.metrics.keys() == ref.data.metrics.keys(), name
+        for key, value in ref.data.metrics.items():
+            assert run.data.metrics[key] == pytest.approx(
+                value, rel=1e-9, abs=1e-12, nan_ok=True
+            ), (name, key)
+        for key in ("cost", "distinct_units", "sat_frac", "grad_norm/W1", "train_accuracy"):
+            mine = clients["batched"].get_metric_history(run.info.run_id, key)
+            theirs = clients["basic"].get_metric_history(ref.info.run_id, key)
+            assert [m.step for m in mine] == [m.step for m in theirs], (name, key)
+            assert [m.value for m in mine] == pytest.approx(
+                [m.value for m in theirs], rel=1e-9, abs=1e-12
+            )
+        assert _artifacts(clients["batched"], run.info.run_id) == _artifacts(
+            clients["basic"], ref.info.run_id
+        )
+    assert statuses == {"FINISHED", "FAILED"}  # lr 1e6 with relu diverges; it fails alone
+
+
+def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "init=small,large",
+        "activation=faulty",
+        "seed=0,1",
+        "train.iterations=200",
+        "train.learning_rate=0.01",
+        "tracking.figures=false",
+        cwd=tmp_path,
+        plugins=str(REPO / "tests" / "faulty_plugins.py"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "running its jobs one by one" in result.stdout + result.stderr
+    runs = _children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(runs) == 4  # the discarded batch attempt left no runs behind
+    failed = {n: r for n, r in runs.items() if r.info.status == "FAILED"}
+    finished = {n: r for n, r in runs.items() if r.info.status == "FINISHED"}
+    assert failed
+    assert finished  # small init at a small learning rate stays below |z| = 2
+    for run in failed.values():
+        assert (
+            run.data.tags["failure_reason"] == "RuntimeError: faulty activation: |z| grew past 2"
+        )
+        assert run.data.params["init_preset"] == "large"
+    assert all(math.isfinite(r.data.metrics["final_cost"]) for r in finished.values())
