@@ -55,7 +55,7 @@ class TrackingConfig:
     enabled: bool = True
     uri: str | None = None  # None: sqlite:///<directory the command runs in>/mlflow.db
     experiment: str = "shallownet"
-    log_every: int | None = None  # None: about 200 points per curve
+    log_every: int | None = None  # None: about 100 points per curve
     figures: bool = True
     skip_finished: bool = False
 
@@ -182,11 +182,15 @@ def _positive_int(key: str, value: object) -> int:
     return value
 
 
+def default_log_every(iterations: int, diagnostics_every: int) -> int:
+    """About 100 points per curve, on steps where diagnostics are recorded."""
+    return diagnostics_every * max(1, math.ceil(iterations / (100 * diagnostics_every)))
+
+
 def _log_every(value: object, iterations: int, diagnostics_every: int) -> int:
     if value is not None:
         return _positive_int("tracking.log_every", value)
-    # about 200 points per curve, on steps where diagnostics are recorded
-    return diagnostics_every * max(1, math.ceil(iterations / (200 * diagnostics_every)))
+    return default_log_every(iterations, diagnostics_every)
 
 
 def _choice(group: str, node: object) -> Choice:

@@ -55,12 +55,14 @@ def forward(
 def cost(ZL: Array, Y: Array) -> Array:
     """Binary cross-entropy, computed stably from the output pre-activation.
 
-    -[Y log σ(Z) + (1-Y) log(1-σ(Z))] simplifies to log(1 + e^Z) - Y Z, and
-    ``logaddexp(0, Z)`` evaluates log(1 + e^Z) without overflow, so the cost
-    stays finite where the naive formula gives log(0) = -inf. Averaged over the
-    m examples (last axis); a scalar for one network, shape (K,) for a stack.
+    -[Y log σ(Z) + (1-Y) log(1-σ(Z))] simplifies to log(1 + e^Z) - Y Z. Written
+    as max(Z, 0) + log1p(e^-|Z|) - Y Z, log(1 + e^Z) never overflows, so the
+    cost stays finite where the naive formula gives log(0) = -inf. Averaged
+    over the m examples (last axis); a scalar for one network, (K,) for a stack.
     """
-    J: Array = np.mean(np.logaddexp(0, ZL) - Y * ZL, axis=(-2, -1))
+    m = ZL.shape[-1]
+    softplus = np.maximum(ZL, 0) + np.log1p(np.exp(-np.abs(ZL)))  # log(1 + e^Z)
+    J: Array = (softplus - Y * ZL).sum(axis=(-2, -1)) / m
     return J
 
 
