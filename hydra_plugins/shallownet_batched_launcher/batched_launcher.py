@@ -93,11 +93,14 @@ class BatchedLauncher(Launcher):
         self.task_function = task_function
 
     def _compose(self, idx: int, overrides: Sequence[str]) -> _Job:
+        from shallownet.sweep import composed
         from shallownet.task import JobSpec
 
         assert self.hydra_context is not None
         assert self.config is not None
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        config = composed(list(overrides)) or self.hydra_context.config_loader.load_sweep_config(
+            self.config, list(overrides)
+        )
         with open_dict(config):
             config.hydra.job.id = idx
             config.hydra.job.num = idx
