@@ -49,14 +49,18 @@ def main() -> None:
     user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
     try:
-        if os.environ.get(ENV_VAR):
-            os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
-        import_plugin_modules()
-        store_configs()
-        register_launcher()
-        app()
+        try:
+            if os.environ.get(ENV_VAR):
+                os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
+            import_plugin_modules()
+            store_configs()
+            register_launcher()
+            app()
+        except BaseException as exc:  # no run is left RUNNING, whatever stopped the sweep
+            _end_parent_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
     except KeyboardInterrupt:
-        _interrupted()
+        print("\nshallownet: interrupted", file=sys.stderr)
         sys.exit(130)
     except Abort as exc:
         print(f"shallownet: error: {exc}", file=sys.stderr)
@@ -66,17 +70,26 @@ def main() -> None:
             raise
         print(f"shallownet: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1 if isinstance(exc, RunFailed) else 2)
+    except OSError as exc:  # the output folder or the store cannot be written
+        if user_wants_traces:
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(
+            f"shallownet: error: cannot write{where}: {exc.strerror or exc}; run from a "
+            f"writable directory or set hydra.run.dir / hydra.sweep.dir and tracking.uri",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
-def _interrupted() -> None:
-    """Ctrl-C: the running job marked itself KILLED; mark the sweep's parent run KILLED too."""
+def _end_parent_run(status: str) -> None:
+    """End a sweep's parent run that is still open (the jobs end their own runs)."""
     from .tracking.hydra_callback import PARENT_ENV, PARENT_URI_ENV, end_parent_run
 
     parent = os.environ.pop(PARENT_ENV, None)
     uri = os.environ.pop(PARENT_URI_ENV, None)
     if parent and uri:
-        end_parent_run(uri, parent, "KILLED")
-    print("\nshallownet: interrupted", file=sys.stderr)
+        end_parent_run(uri, parent, status)
 
 
 if __name__ == "__main__":

@@ -224,12 +224,18 @@ def _check_plugin_call(group: str, choice: Choice, call: Callable[[], object]) -
     except (PluginError, ValueError, TypeError) as exc:
         msg = f"{group}: {exc}"
         raise ConfigError(msg) from None
+    except Exception as exc:  # a plugin that raises while being checked is a broken plugin
+        msg = f"{group}: plugin {choice.name!r} raised {type(exc).__name__}: {exc}"
+        raise ConfigError(msg) from None
 
 
 def validate(cfg: DictConfig, launch_dir: Path) -> Settings:
     """Check every field of a composed config; return typed settings or raise ConfigError."""
     ours = [str(key) for key in cfg if key != "hydra"]  # Hydra's own node is Hydra's business
-    raw = OmegaConf.to_container(OmegaConf.masked_copy(cfg, ours), resolve=True)
+    masked = OmegaConf.masked_copy(cfg, ours)
+    for key in sorted(OmegaConf.missing_keys(masked)):
+        _invalid(key, "???", f"a value is required; add {key}=... to the command")
+    raw = OmegaConf.to_container(masked, resolve=True)
     assert isinstance(raw, dict)
 
     seed = raw.get("seed")
@@ -269,9 +275,7 @@ def validate(cfg: DictConfig, launch_dir: Path) -> Settings:
     _check_plugin_call("data", data, lambda: datasets.load(data.name, **data.params))
     _check_plugin_call("init", init, lambda: initializers.check(init.name, **init.params))
     _check_plugin_call(
-        "activation",
-        activation,
-        lambda: activations.get(activation.name).with_params(**activation.params),
+        "activation", activation, lambda: activations.check(activation.name, **activation.params)
     )
 
     tracking_settings = None

@@ -48,7 +48,7 @@ def cost_curve(history: History, title: str = "") -> Figure:
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
     ax.set_xlabel("step")
     ax.set_ylabel("cost")
-    ax.set_title(title or "cost")
+    ax.set_title(title or "cost", fontsize="medium")
     if history.diverged_at is not None:
         ax.axvline(
             history.diverged_at, color="red", lw=1, label=f"diverged at {history.diverged_at}"
@@ -75,7 +75,7 @@ def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figu
         P = net.predict(grid).reshape(g0.shape)
     ax.contourf(g0, g1, P, levels=[-0.5, 0.5, 1.5], colors=["#f4a582", "#92c5de"], alpha=0.8)
     ax.scatter(x0, x1, c=Y[0], cmap="RdBu", s=8, edgecolors="k", linewidths=0.2)
-    ax.set_title(title or "decision boundary")
+    ax.set_title(title or "decision boundary", fontsize="medium")
     ax.set_xticks([])
     ax.set_yticks([])
     return fig
@@ -91,7 +91,7 @@ def hidden_weights(net: Network, title: str = "") -> Figure:
     image = ax.imshow(U[:50], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(U.shape[1]), [*(f"w{i + 1}" for i in range(W1.shape[1])), "b"])
     ax.set_ylabel("hidden unit")
-    ax.set_title(title or "hidden-unit incoming weights")
+    ax.set_title(title or "hidden-unit incoming weights", fontsize="medium")
     fig.colorbar(image, ax=ax)
     return fig
 
@@ -117,7 +117,7 @@ def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
     ax.set_xlabel("z = W1 x + b1")
     ax.set_ylabel("share of peak count / g(z)")
     ax.legend(loc="upper left", fontsize="small")
-    ax.set_title(title or "hidden pre-activations")
+    ax.set_title(title or "hidden pre-activations", fontsize="medium")
     return fig
 
 

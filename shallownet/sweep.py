@@ -8,6 +8,7 @@ anything (output directory, MLflow store) is written.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .config import validate
-from .errors import abort_on_user_error
+from .errors import ConfigError, abort_on_user_error
 
 
 def job_overrides(config: DictConfig) -> list[list[str]]:
@@ -61,16 +62,31 @@ def launch_dir(config: DictConfig) -> Path:
     return Path(config.hydra.runtime.cwd)
 
 
+def check_writable(key: str, folder: Path) -> None:
+    """The output folder can be created: its first existing ancestor is a writable directory."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        msg = (
+            f"{key}={str(folder)!r} is invalid: cannot create it ({str(existing)!r} is not a "
+            f"writable directory); run from a writable directory or set {key}"
+        )
+        raise ConfigError(msg)
+
+
 class ValidateAll(Callback):
     """Hydra callback: validate the run, or every job of a sweep, before anything starts."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with abort_on_user_error():
+            check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
             validate(config, launch_dir(config))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not uses_basic_sweeper(config):
             return  # other sweepers choose jobs as they go: each job validates itself
         with abort_on_user_error():
+            check_writable("hydra.sweep.dir", launch_dir(config) / config.hydra.sweep.dir)
             for job in job_configs(config):
                 validate(job, launch_dir(config))

@@ -191,11 +191,12 @@ def run_task(cfg: DictConfig) -> float:
     tracked = open_run(spec)
     callbacks = [Progress(spec.label), *([tracked.metrics] if tracked is not None else [])]
     try:
-        result = job.run(spec.settings, callbacks, data=data)
-    except KeyboardInterrupt:
+        try:
+            result = job.run(spec.settings, callbacks, data=data)
+        except Exception as exc:
+            return fail(spec, tracked, exc)
+        return finish(spec, tracked, result)
+    except KeyboardInterrupt:  # while training or while recording: the run ends KILLED
         if tracked is not None:
             tracked.kill()
         raise
-    except Exception as exc:
-        return fail(spec, tracked, exc)
-    return finish(spec, tracked, result)

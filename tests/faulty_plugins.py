@@ -10,8 +10,9 @@ import shallownet as sn
 
 
 def _explode(z: Any) -> Any:
-    if np.max(np.abs(z)) > 2.0:  # fine for small weights, breaks in the tails
-        msg = "faulty activation: |z| grew past 2"
+    # fine for small weights (and on the contract check's |z| <= 4), breaks in the far tails
+    if np.max(np.abs(z)) > 5.0:
+        msg = "faulty activation: |z| grew past 5"
         raise RuntimeError(msg)
     return np.tanh(z)
 
@@ -19,4 +20,16 @@ def _explode(z: Any) -> Any:
 sn.activations.register(
     "faulty",
     sn.Activation(forward=_explode, derivative=lambda z, a: 1 - a**2),
+)
+
+
+@sn.initializers.register("transposed")
+def transposed(shape: tuple[int, int], rng: np.random.Generator) -> Any:
+    """Breaks the contract: returns (fan_in, fan_out)."""
+    return np.zeros(shape[::-1])
+
+
+sn.activations.register(
+    "wrong_derivative",
+    sn.Activation(forward=np.tanh, derivative=lambda z, a: 1 - a),  # should be 1 - a**2
 )

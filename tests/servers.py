@@ -34,8 +34,8 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(folder: Path) -> Iterator[str]:
-    """Start ``mlflow server`` with a temp SQLite backend; yield its URL."""
+def mlflow_server(folder: Path, backend: str | None = None) -> Iterator[str]:
+    """Start ``mlflow server`` (default: a fresh SQLite backend in ``folder``); yield its URL."""
     port = free_port()
     log = (folder / "mlflow-server.log").open("wb")
     proc = subprocess.Popen(
@@ -47,7 +47,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
             "--port",
             str(port),
             "--backend-store-uri",
-            f"sqlite:///{folder / 'server.db'}",
+            backend or f"sqlite:///{folder / 'server.db'}",
             "--artifacts-destination",
             str(folder / "server-artifacts"),
             "--workers",

@@ -161,28 +161,6 @@ def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Pat
     assert "1 FINISHED" in result.stdout
 
 
-def test_joblib_sweep_on_a_fresh_store_loses_no_run(tmp_path: Path) -> None:
-    result = run_cli(
-        "-m",
-        *GRID[:2],
-        "seed=0,1",
-        "train.iterations=50",
-        "tracking.figures=false",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    parents, children = _runs(f"sqlite:///{tmp_path}/mlflow.db")
-    assert len(parents) == 1
-    assert len(children) == 18
-    assert len({c.info.run_name for c in children}) == 18
-    assert {c.info.status for c in children} == {"FINISHED"}
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    for child in children:
-        assert len(client.get_metric_history(child.info.run_id, "cost")) == 7  # 0..40, 49, 50
-
-
 def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
     with mlflow_server(tmp_path) as url:
         result = run_cli(

@@ -172,40 +172,42 @@ class BatchedLauncher(Launcher):
         data = sn_job.load_data(settings[0])
         nets = [sn_job.build_network(s, n_x=data.X.shape[0]) for s in settings]
         initials = [net.copy() for net in nets]
-        tracked = [open_run(job.spec) for job in todo]
-        callbacks: list[list[Any]] = [
-            [sn_job.diagnostics(s, data), *([t.metrics] if t is not None else [])]
-            for s, t in zip(settings, tracked, strict=True)
-        ]
-        callbacks[0].append(Progress(f"{label} ({len(todo)} networks)"))
+        tracked: list[Any] = []
         try:
-            histories = train_batch(
-                nets,
-                data.X,
-                data.Y,
-                [s.learning_rate for s in settings],
-                settings[0].iterations,
-                callbacks,
-            )
-        except KeyboardInterrupt:
+            for job in todo:
+                tracked.append(open_run(job.spec))
+            callbacks: list[list[Any]] = [
+                [sn_job.diagnostics(s, data), *([t.metrics] if t is not None else [])]
+                for s, t in zip(settings, tracked, strict=True)
+            ]
+            callbacks[0].append(Progress(f"{label} ({len(todo)} networks)"))
+            try:
+                histories = train_batch(
+                    nets,
+                    data.X,
+                    data.Y,
+                    [s.learning_rate for s in settings],
+                    settings[0].iterations,
+                    callbacks,
+                )
+            except Exception as exc:  # a plugin broke: retry alone, so only the faulty job fails
+                log.warning(
+                    f"{label} raised {type(exc).__name__}: {exc}; running its jobs one by one"
+                )
+                for t in tracked:
+                    if t is not None:
+                        t.discard()
+                for job in todo:
+                    returns[job.idx] = self._run_job(job, self.task_function)
+                return returns
+            members = zip(todo, tracked, nets, initials, histories, strict=True)
+            for job, t, net, initial, history in members:
+                result = sn_job.result(net, initial, data, history)
+                task = partial(_finish_job, finish, job.spec, t, result)
+                returns[job.idx] = self._run_job(job, task)
+        except KeyboardInterrupt:  # every run of the batch not yet recorded ends KILLED
             for t in tracked:
                 if t is not None:
                     t.kill()
             raise
-        except Exception as exc:  # a plugin broke: retry alone, so only the faulty job fails
-            log.warning(f"{label} raised {type(exc).__name__}: {exc}; running its jobs one by one")
-            for t in tracked:
-                if t is not None:
-                    t.discard()
-            for job in todo:
-                returns[job.idx] = self._run_job(job, self.task_function)
-            return returns
-
-        for job, t, net, initial, history in zip(
-            todo, tracked, nets, initials, histories, strict=True
-        ):
-            result = sn_job.result(net, initial, data, history)
-            returns[job.idx] = self._run_job(
-                job, partial(_finish_job, finish, job.spec, t, result)
-            )
         return returns

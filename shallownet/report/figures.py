@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 
 from ..figures import new_figure
 from .keys import display_name
@@ -23,7 +24,7 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
     panel_key = by[-1:] if len(by) >= 2 else []
     line_keys = by[:-1] if len(by) >= 2 else by
     panels = list(table.groupby(panel_key, sort=False)) if panel_key else [((), table)]
-    fig = new_figure(3.6 * len(panels), 3.4)
+    fig = new_figure(4.2 * len(panels), 3.8)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (panel_value, panel) in zip(axes, panels, strict=True):
         lines = panel.groupby(line_keys, sort=False) if line_keys else [((), panel)]
@@ -47,11 +48,18 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
             )
         ax.axhline(np.log(2), color="grey", ls=":", lw=1)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_xlabel("step")
         values = panel_value if isinstance(panel_value, tuple) else (panel_value,)
-        ax.set_title(_label(panel_key, values) if panel_key else "cost")
-    axes[0].set_ylabel("cost (median, min–max over seeds)")
-    axes[0].legend(fontsize="small", loc="lower left")
+        ax.set_title(_label(panel_key, values) if panel_key else "cost", fontsize="medium")
+    low = float(curves["value"].min()) if len(curves) else 0.1
+    if len(curves) and curves["value"].max() > 1.0:  # huge first costs would flatten the rest
+        axes[0].set_ylim(max(low * 0.9, 1e-3), 1.0)
+        axes[0].set_ylabel("cost (median, min–max over seeds;\nclipped at 1)")
+    else:
+        axes[0].set_ylabel("cost (median, min–max over seeds)")
+    axes[-1].legend(fontsize="small", loc="upper right")
     return fig
 
 

@@ -42,9 +42,20 @@ def child_statuses(client: MlflowClient, experiment_id: str, parent_id: str) -> 
 
 
 def end_parent_run(uri: str, parent_id: str, status: str) -> Counter[str]:
-    """Record the children's statuses on the parent run and end it."""
+    """Record the children's statuses on the parent run and end it.
+
+    A child still RUNNING at this point belongs to a job that was stopped before it
+    could end its run (an interrupt in a worker, say): it ends KILLED.
+    """
     client = MlflowClient(uri)
     run = client.get_run(parent_id)
+    running = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'",
+        max_results=50_000,
+    )
+    for child in running:
+        retry(client.set_terminated, child.info.run_id, "KILLED")
     counts = child_statuses(client, run.info.experiment_id, parent_id)
     for key, n in counts.items():
         retry(client.set_tag, parent_id, f"children_{key.lower()}", str(n))

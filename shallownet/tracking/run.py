@@ -129,6 +129,7 @@ class TrackedRun:
                 params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH],
             )
         self.metrics = MlflowMetrics(client, self.run_id, settings.tracking.log_every)
+        self.ended = False  # set once the run has its final status
 
     def finish(self, result: JobResult, files: Mapping[str, str], title: str) -> str:
         """Log artifacts and summary metrics; end the run FINISHED or FAILED; return the status."""
@@ -172,6 +173,7 @@ class TrackedRun:
             self.fail(history.failure_reason or "failed")
             return "FAILED"
         retry(self.client.set_terminated, self.run_id, "FINISHED")
+        self.ended = True
         return "FINISHED"
 
     def fail(self, reason: str) -> None:
@@ -179,14 +181,19 @@ class TrackedRun:
         self.metrics.flush()
         retry(self.client.log_batch, self.run_id, tags=[RunTag("failure_reason", reason[:5000])])
         retry(self.client.set_terminated, self.run_id, "FAILED")
+        self.ended = True
 
     def discard(self) -> None:
         """Delete a run that will be recorded again (a batch retried job by job)."""
         retry(self.client.delete_run, self.run_id)
+        self.ended = True
 
     def kill(self) -> None:
-        """End the run KILLED (interrupted)."""
+        """End the run KILLED (interrupted), unless it already ended."""
+        if self.ended:
+            return
         try:
             self.metrics.flush()
         finally:
             retry(self.client.set_terminated, self.run_id, "KILLED")
+            self.ended = True

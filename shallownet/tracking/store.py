@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlparse
 
 import requests
 from mlflow.exceptions import MlflowException
@@ -50,9 +49,9 @@ def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: obje
 
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI, else None."""
-    if not uri.startswith("sqlite:"):
+    if not uri.startswith("sqlite:///"):
         return None
-    return Path(urlparse(uri).path)
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
 def check_reachable(uri: str) -> None:

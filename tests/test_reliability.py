@@ -1,0 +1,157 @@
+"""Long sweeps users can trust: parallel writers lose nothing, Ctrl-C leaves a truthful
+store, and a rerun with tracking.skip_finished=true runs only what is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from .cli_helpers import BIN, run_cli
+from .servers import mlflow_server
+
+# 2 x 2 x 5 x 2 = 40 jobs; relu with learning rate 1e6 diverges (10 FAILED runs)
+FORTY = (
+    "-m",
+    "init=small,large",
+    "activation=relu,tanh",
+    "seed=range(5)",
+    "train.learning_rate=1.2,1e6",
+    "train.iterations=100",
+    "tracking.figures=false",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=3",
+)
+
+
+def _runs(uri: str) -> list[Run]:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("shallownet")
+    assert exp is not None
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def _check_forty(uri: str) -> None:
+    runs = _runs(uri)
+    parents = [r for r in runs if r.data.tags.get("shallownet.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    assert parents[0].info.status == "FINISHED"
+    assert len(children) == 40
+    assert len({c.info.run_name for c in children}) == 40  # every job recorded exactly once
+    client = MlflowClient(uri)
+    statuses: Counter[str] = Counter()
+    for child in children:
+        p = child.data.params
+        diverges = p["activation"] == "relu" and p["learning_rate"] == "1000000.0"
+        expected = "FAILED" if diverges else "FINISHED"
+        assert child.info.status == expected, child.info.run_name
+        statuses[expected] += 1
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "cost")]
+        if expected == "FINISHED":
+            assert steps == [*range(0, 100, 10), 99, 100]  # complete: every point, in order
+            assert len(client.get_metric_history(child.info.run_id, "sat_frac")) == 11
+        else:
+            assert steps == sorted(steps)
+            assert child.data.tags["failure_reason"].startswith("diverged at step ")
+    assert statuses == {"FINISHED": 30, "FAILED": 10}
+    assert parents[0].data.tags["children_finished"] == "30"
+    assert parents[0].data.tags["children_failed"] == "10"
+
+
+def test_forty_parallel_jobs_on_a_fresh_sqlite_store(tmp_path: Path) -> None:
+    result = run_cli(*FORTY, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _check_forty(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def test_forty_parallel_jobs_against_an_mlflow_server(tmp_path: Path) -> None:
+    with mlflow_server(tmp_path) as url:
+        result = run_cli(*FORTY, f"tracking.uri={url}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        _check_forty(url)
+
+
+SLOW = (
+    "-m",
+    "init=small,large",
+    "activation=tanh,relu",
+    "seed=range(3)",
+    "train.iterations=30000",
+    "tracking.figures=false",
+)
+
+
+def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    return subprocess.Popen(
+        [str(BIN / "shallownet"), *args],
+        cwd=folder,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.parametrize("launcher", ["basic", "batched"])
+def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = _start(tmp_path, *SLOW, f"hydra/launcher={launcher}")
+    try:
+        deadline = time.monotonic() + 240
+        while True:  # interrupt once some runs have finished and others are under way
+            assert proc.poll() is None, proc.communicate()
+            # the first job folder appears after the store is created: only then read it
+            if any(tmp_path.glob("multirun/*/*/0_*")):
+                children = [r for r in _runs(uri) if "mlflow.parentRunId" in r.data.tags]
+                if sum(r.info.status == "FINISHED" for r in children) >= 2 and any(
+                    r.info.status == "RUNNING" for r in children
+                ):
+                    break
+            assert time.monotonic() < deadline, "the sweep never got under way"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "shallownet: interrupted" in stderr
+
+    runs = _runs(uri)
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    statuses = Counter(r.info.status for r in children)
+    assert "RUNNING" not in statuses
+    assert statuses["KILLED"] >= 1
+    assert statuses["FINISHED"] >= 2
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["children_killed"] == str(statuses["KILLED"])
+    finished = {r.info.run_name for r in children if r.info.status == "FINISHED"}
+    for run in children:
+        if run.info.status == "FINISHED":
+            assert "final_cost" in run.data.metrics  # finished runs are intact
+
+    result = run_cli(
+        *SLOW, f"hydra/launcher={launcher}", "tracking.skip_finished=true", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("skipped, already FINISHED") == len(finished)
+    runs = _runs(uri)
+    done = Counter(
+        r.info.run_name for r in runs if r.info.status == "FINISHED" and r.info.run_name
+    )
+    done.pop(parent.info.run_name, None)
+    sweep_names = {n for n in done if not n.startswith("sweep ")}
+    assert len(sweep_names) == 12  # every configuration FINISHED ...
+    assert all(done[n] == 1 for n in sweep_names)  # ... exactly once
