@@ -105,9 +105,8 @@ def train_batch(
         for cb in cbs:
             cb.on_train_begin(states[k])
     everies = [cb.every for cbs in member_callbacks for cb in cbs]
-    period = (
-        reduce(math.gcd, everies) if everies else iterations
-    )  # steps where some callback may fire
+    # callbacks can only be due on multiples of the gcd of their periods (and the last step)
+    period = reduce(math.gcd, everies) if everies else iterations
     last = iterations - 1
     alive = np.ones(K, dtype=bool)
 
@@ -144,10 +143,7 @@ def train_batch(
     final_costs = np.asarray(final)
     for k, net in enumerate(nets):
         net.params = {key: value.copy() for key, value in net.params.items()}
-        if histories[k].diverged_at is None:
-            histories[k].cost = costs[k].copy()
-        else:
-            histories[k].cost = costs[k, : histories[k].diverged_at].copy()
+        histories[k].cost = histories[k].cost.copy()  # a row of `costs`, cut at divergence
         histories[k].close(float(final_costs[k]), net.params, iterations)
         for cb in member_callbacks[k]:
             cb.on_train_end(states[k])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .activations import Activation
-from .network import Array, Network, forward
+from .network import Array, Network, accuracy, forward
 from .train import Callback, TrainState
 
 Metrics = dict[str, Any]
@@ -125,7 +125,7 @@ class RecordDiagnostics(Callback):
 
     def on_step(self, state: TrainState) -> None:
         net, Z, A = state.net, state.Z, state.A
-        metrics = {"train_accuracy": float(np.mean((A[-1] > 0.5) == state.Y))}
+        metrics = {"train_accuracy": accuracy(A[-1], state.Y)}
         if self.X_test is not None and self.Y_test is not None:
             metrics["test_accuracy"] = net.accuracy(self.X_test, self.Y_test)
         state.history.log(

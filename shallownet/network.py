@@ -85,6 +85,16 @@ def backward(
     return grads
 
 
+def labels(AL: Array) -> NDArray[np.bool_]:
+    """Predicted labels: True where the output probability A[L] exceeds 0.5."""
+    return AL > 0.5
+
+
+def accuracy(AL: Array, Y: Array) -> float:
+    """Fraction of examples whose predicted label equals Y."""
+    return float(np.mean(labels(AL) == Y))
+
+
 def _check_sizes(n_x: object, hidden: object) -> list[int]:
     if isinstance(n_x, bool) or not isinstance(n_x, int | np.integer) or n_x < 1:
         msg = f"n_x must be a positive integer (the number of input features), got {n_x!r}"
@@ -205,12 +215,12 @@ class Network:
 
     def predict(self, X: Array) -> Array:
         """Labels 0/1, shape (1, m): 1 where A[L] > 0.5."""
-        return (self.predict_proba(X) > 0.5).astype(self.dtype)
+        return labels(self.predict_proba(X)).astype(self.dtype)
 
     def accuracy(self, X: Array, Y: Array) -> float:
         """Fraction of examples classified correctly."""
         X, Y = self.check_data(X, Y)
-        return float(np.mean(self.predict(X) == Y))
+        return accuracy(self.predict_proba(X), Y)
 
     def copy(self) -> Network:
         """An independent copy (parameters copied)."""
