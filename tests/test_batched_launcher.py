@@ -10,6 +10,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .cli_helpers import REPO, run_cli
+from .store_helpers import artifact_paths, parents_and_children
 
 SWEEP = (
     "-m",
@@ -22,20 +23,9 @@ SWEEP = (
 
 
 def _children(uri: str) -> dict[str, Run]:
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("shallownet")
-    assert exp is not None
-    runs = client.search_runs(
-        [exp.experiment_id], "tags.`mlflow.parentRunId` != ''", max_results=500
-    )
-    return {r.info.run_name: r for r in runs if r.info.run_name}
-
-
-def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
-    out: set[str] = set()
-    for item in client.list_artifacts(run_id, path):
-        out |= _artifacts(client, run_id, item.path) if item.is_dir else {item.path}
-    return out
+    """Child runs by name."""
+    _, children = parents_and_children(uri)
+    return {r.info.run_name: r for r in children if r.info.run_name}
 
 
 def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
@@ -73,7 +63,7 @@ def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
             assert [m.value for m in mine] == pytest.approx(
                 [m.value for m in theirs], rel=1e-9, abs=1e-12
             )
-        assert _artifacts(clients["batched"], run.info.run_id) == _artifacts(
+        assert artifact_paths(clients["batched"], run.info.run_id) == artifact_paths(
             clients["basic"], ref.info.run_id
         )
     assert statuses == {"FINISHED", "FAILED"}  # lr 1e6 with relu diverges; it fails alone

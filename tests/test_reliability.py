@@ -11,11 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .cli_helpers import BIN, run_cli
 from .servers import mlflow_server
+from .store_helpers import experiment_runs, parents_and_children
 
 # 2 x 2 x 5 x 2 = 40 jobs; relu with learning rate 1e6 diverges (10 FAILED runs)
 FORTY = (
@@ -31,17 +31,8 @@ FORTY = (
 )
 
 
-def _runs(uri: str) -> list[Run]:
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("shallownet")
-    assert exp is not None
-    return client.search_runs([exp.experiment_id], max_results=1000)
-
-
 def _check_forty(uri: str) -> None:
-    runs = _runs(uri)
-    parents = [r for r in runs if r.data.tags.get("shallownet.role") == "sweep"]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents, children = parents_and_children(uri)
     assert len(parents) == 1
     assert parents[0].info.status == "FINISHED"
     assert len(children) == 40
@@ -112,7 +103,7 @@ def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
             assert proc.poll() is None, proc.communicate()
             # the first job folder appears after the store is created: only then read it
             if any(tmp_path.glob("multirun/*/*/0_*")):
-                children = [r for r in _runs(uri) if "mlflow.parentRunId" in r.data.tags]
+                children = [r for r in experiment_runs(uri) if "mlflow.parentRunId" in r.data.tags]
                 if sum(r.info.status == "FINISHED" for r in children) >= 2 and any(
                     r.info.status == "RUNNING" for r in children
                 ):
@@ -128,7 +119,7 @@ def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "shallownet: interrupted" in stderr
 
-    runs = _runs(uri)
+    runs = experiment_runs(uri)
     parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     statuses = Counter(r.info.status for r in children)
@@ -147,7 +138,7 @@ def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("skipped, already FINISHED") == len(finished)
-    runs = _runs(uri)
+    runs = experiment_runs(uri)
     done = Counter(
         r.info.run_name for r in runs if r.info.status == "FINISHED" and r.info.run_name
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .cli_helpers import run_cli
 from .servers import mlflow_server
+from .store_helpers import artifact_paths, experiment_runs, parents_and_children
 
 GRID = ("init=zeros,small,large", "activation=sigmoid,tanh,relu", "seed=0")
 FIGURES = {
@@ -21,33 +22,12 @@ FIGURES = {
 }
 
 
-def _runs(uri: str, experiment: str = "shallownet") -> tuple[list[Run], list[Run]]:
-    """(parents, children) of an experiment."""
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("shallownet.role") == "sweep"]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
-
-
-def _artifacts(client: MlflowClient, run_id: str, path: str = "") -> set[str]:
-    out: set[str] = set()
-    for item in client.list_artifacts(run_id, path or None):
-        if item.is_dir:
-            out |= _artifacts(client, run_id, item.path)
-        else:
-            out.add(item.path)
-    return out
-
-
 def test_sweep_on_the_default_store(tmp_path: Path) -> None:
     result = run_cli("-m", *GRID, "train.iterations=200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert (tmp_path / "mlflow.db").is_file()
-    parents, children = _runs(uri)
+    parents, children = parents_and_children(uri)
     assert len(parents) == 1
     assert len(children) == 9
     parent = parents[0]
@@ -90,7 +70,7 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
         ):
             assert len(client.get_metric_history(child.info.run_id, key)) == 21, key
         assert child.data.metrics["final_cost"] == pytest.approx(cost[-1].value)
-        files = _artifacts(client, child.info.run_id)
+        files = artifact_paths(client, child.info.run_id)
         assert {"history.csv", "config.yaml", "overrides.yaml"} <= files
         assert {f"figures/{f}" for f in FIGURES} <= files
     # the lessons, visible in the store: zero init keeps one distinct unit, tanh + zeros learns nothing
@@ -124,12 +104,10 @@ def test_history_artifact_has_full_resolution(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     client = MlflowClient(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("shallownet").experiment_id])  # type: ignore[union-attr]
+    (run,) = experiment_runs(uri)
     assert "mlflow.parentRunId" not in run.data.tags  # a single run is a plain run
     assert run.info.status == "FINISHED"
     local = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
-    import pandas as pd
-
     frame = pd.read_csv(local, index_col="step")
     assert len(frame) == 120
     assert frame["cost"].notna().all()
@@ -148,7 +126,7 @@ def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Pat
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    _, children = _runs(f"sqlite:///{tmp_path}/mlflow.db")
+    _, children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
     by_lr = {c.data.params["learning_rate"]: c for c in children}
     assert by_lr["1.2"].info.status == "FINISHED"
     failed = by_lr["1000000.0"]
@@ -174,13 +152,13 @@ def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
-        parents, children = _runs(url, "served")
+        parents, children = parents_and_children(url, "served")
         assert len(parents) == 1
         assert len(children) == 2
         client = MlflowClient(url)
         for child in children:
             assert child.info.status == "FINISHED"
-            assert "figures/cost_curve.png" in _artifacts(client, child.info.run_id)
+            assert "figures/cost_curve.png" in artifact_paths(client, child.info.run_id)
             assert len(client.get_metric_history(child.info.run_id, "cost")) == 7
     assert not (tmp_path / "mlflow.db").exists()
     assert f"open {url} in a browser" in result.stdout

@@ -1,0 +1,30 @@
+"""Reading back what a command left in an MLflow store."""
+
+from __future__ import annotations
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+
+def experiment_runs(uri: str, experiment: str = "shallownet") -> list[Run]:
+    """Every run of an experiment (parents and children)."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment!r} in {uri}"
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def parents_and_children(uri: str, experiment: str = "shallownet") -> tuple[list[Run], list[Run]]:
+    """(sweep parent runs, child runs) of an experiment."""
+    runs = experiment_runs(uri, experiment)
+    parents = [r for r in runs if r.data.tags.get("shallownet.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    """Every artifact file of a run, with its path inside the run."""
+    out: set[str] = set()
+    for item in client.list_artifacts(run_id, path):
+        out |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
+    return out
