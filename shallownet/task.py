@@ -11,6 +11,7 @@ these steps, so both leave the same records.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -92,6 +93,7 @@ def config_hash(params: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@functools.cache  # the same for every job of a sweep
 def _git_commit(folder: Path) -> str | None:
     try:
         out = subprocess.run(

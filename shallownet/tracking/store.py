@@ -90,8 +90,21 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / safe).as_uri()
 
 
+_prepared: dict[tuple[str, str], str] = {}  # (uri, experiment) -> id, once per process
+
+
 def prepare(settings: TrackingSettings) -> str:
-    """Check the store, create it and the experiment if needed; return the experiment id."""
+    """Check the store, create it and the experiment if needed; return the experiment id.
+
+    Done once per process for each store and experiment: every job of a sweep asks.
+    """
+    key = (settings.uri, settings.experiment)
+    if key not in _prepared:
+        _prepared[key] = _prepare(settings)
+    return _prepared[key]
+
+
+def _prepare(settings: TrackingSettings) -> str:
     check_reachable(settings.uri)
     client = MlflowClient(settings.uri)
     try:
