@@ -104,20 +104,19 @@ def _git_commit(folder: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def finished_cost(spec: JobSpec) -> float | None:
-    """With ``tracking.skip_finished``: the final cost of an earlier FINISHED run of this
-    very configuration, if there is one."""
+def finished_cost(spec: JobSpec) -> tuple[str, float] | None:
+    """With ``tracking.skip_finished``: the id and final cost of an earlier FINISHED run
+    of this very configuration, if there is one."""
     tracking = spec.settings.tracking
     if tracking is None or not tracking.skip_finished:
         return None
-    found = find_finished(
-        MlflowClient(tracking.uri), prepare(tracking), config_hash(spec.params())
-    )
-    if found is None:
-        return None
-    run_id, final = found
+    return find_finished(MlflowClient(tracking.uri), prepare(tracking), config_hash(spec.params()))
+
+
+def skipped(spec: JobSpec, run_id: str, final_cost: float) -> float:
+    """A job whose configuration already FINISHED: say so, return that run's final cost."""
     log.info("%s: skipped, already FINISHED as MLflow run %s", spec.label, run_id)
-    return final
+    return final_cost
 
 
 def open_run(spec: JobSpec) -> TrackedRun | None:
@@ -187,9 +186,9 @@ def run_task(cfg: DictConfig) -> float:
     store_configs()
     spec = JobSpec.from_hydra(cfg, HydraConfig.get())
     data = job.load_data(spec.settings)
-    skipped = finished_cost(spec)
-    if skipped is not None:
-        return skipped
+    done = finished_cost(spec)
+    if done is not None:
+        return skipped(spec, *done)
     tracked = open_run(spec)
     callbacks = [Progress(spec.label), *([tracked.metrics] if tracked is not None else [])]
     try:

@@ -14,13 +14,20 @@ say), its jobs are run again one by one, so only the faulty one fails.
 # in a way under which @dataclass cannot resolve postponed annotations.
 import json
 import logging
+import math
+import multiprocessing
+import os
+import pickle
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 from hydra.core.config_store import ConfigStore
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
@@ -33,6 +40,9 @@ log = logging.getLogger(__name__)
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.shallownet_batched_launcher.batched_launcher.BatchedLauncher"
     max_batch: int = 64  # networks trained together at most
+    # worker processes, each training one batch at a time and recording its jobs;
+    # null: one per core (at most one per batch); 1: everything in this process
+    n_jobs: int | None = None
 
 
 ConfigStore.instance().store(
@@ -74,13 +84,46 @@ def _finish_job(finish: Any, spec: Any, tracked: Any, result: Any, cfg: DictConf
     return value
 
 
-def _skipped_job(value: float, cfg: DictConfig) -> float:
+def _skipped_job(skipped: Any, spec: Any, done: tuple[str, float], cfg: DictConfig) -> float:
+    """The task function run_job calls for a job whose configuration already FINISHED."""
+    value: float = skipped(spec, *done)
     return value
 
 
+def split(groups: list[list[_Job]], max_batch: int, workers: int) -> list[list[_Job]]:
+    """Cut each group of compatible jobs into batches of at most ``max_batch``; with
+    several workers, into at least one batch per worker, so that all of them work."""
+    batches = []
+    for group in groups:
+        size = min(max_batch, math.ceil(len(group) / workers))
+        batches += [group[start : start + size] for start in range(0, len(group), size)]
+    return batches
+
+
+def _execute_batch(payload: bytes) -> bytes:
+    """In a worker process: train one batch and record its jobs (as the joblib launcher
+    runs one job: Hydra's global state first, then the work).
+
+    Payload and result travel cloudpickled: Hydra's global state holds OmegaConf
+    resolvers defined inside functions, and the job returns hold config classes that
+    the worker imported anew; the standard pickle can serialize neither.
+    """
+    from shallownet.plugin_modules import import_plugin_modules
+    from shallownet.task import run_task
+
+    import_plugin_modules()  # the user's plugins, named in SHALLOWNET_PLUGINS
+    hydra_context, config, max_batch, batch, label, singleton_state = pickle.loads(payload)
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    launcher = BatchedLauncher(max_batch=max_batch, n_jobs=1)
+    launcher.setup(hydra_context=hydra_context, task_function=run_task, config=config)
+    return bytes(cloudpickle.dumps(launcher._run_batch(batch, label)))
+
+
 class BatchedLauncher(Launcher):
-    def __init__(self, max_batch: int = 64) -> None:
+    def __init__(self, max_batch: int = 64, n_jobs: int | None = None) -> None:
         self.max_batch = max_batch
+        self.n_jobs = n_jobs
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -137,34 +180,63 @@ class BatchedLauncher(Launcher):
         groups: dict[str, list[_Job]] = {}
         for job in jobs:
             groups.setdefault(batch_key(job.spec.settings), []).append(job)
-        batches = [
-            group[start : start + self.max_batch]
-            for group in groups.values()
-            for start in range(0, len(group), self.max_batch)
-        ]
+        workers = self.n_jobs or os.cpu_count() or 1
+        batches = split(list(groups.values()), self.max_batch, workers)
+        workers = min(workers, len(batches))
         log.info(
-            f"Launching {len(jobs)} jobs as {len(batches)} batch(es) of networks trained together"
+            f"Launching {len(jobs)} jobs as {len(batches)} batch(es) of networks trained "
+            f"together, in {workers} process(es)"
         )
+        labels = [f"batch {n}/{len(batches)}" for n in range(1, len(batches) + 1)]
         returns: dict[int, JobReturn] = {}
-        for number, batch in enumerate(batches, start=1):
-            returns.update(self._run_batch(batch, f"batch {number}/{len(batches)}"))
+        if workers == 1:
+            for batch, label in zip(batches, labels, strict=True):
+                returns.update(self._run_batch(batch, label))
+        else:
+            returns = self._run_in_workers(batches, labels, workers)
         return [returns[job.idx] for job in jobs]
+
+    def _run_in_workers(
+        self, batches: list[list[_Job]], labels: list[str], workers: int
+    ) -> dict[int, JobReturn]:
+        assert self.hydra_context is not None
+        assert self.config is not None
+        returns: dict[int, JobReturn] = {}
+        state = Singleton.get_state()
+        # spawn, not fork: this process may run threads (MLflow's), which fork does not copy
+        context = multiprocessing.get_context("spawn")
+        payloads = [
+            cloudpickle.dumps(
+                (self.hydra_context, self.config, self.max_batch, batch, label, state)
+            )
+            for batch, label in zip(batches, labels, strict=True)
+        ]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_execute_batch, payload) for payload in payloads]
+            try:
+                for future in as_completed(futures):
+                    returns.update(pickle.loads(future.result()))
+            except BaseException:  # Ctrl-C reaches the workers too; start no further batch
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return returns
 
     def _run_batch(self, batch: list[_Job], label: str) -> dict[int, JobReturn]:
         from shallownet import job as sn_job
         from shallownet.batch import train_batch
         from shallownet.progress import Progress
-        from shallownet.task import finish, finished_cost, open_run
+        from shallownet.task import finish, finished_cost, open_run, skipped
 
         assert self.task_function is not None
         returns: dict[int, JobReturn] = {}
         todo = []
         for job in batch:
-            skipped = finished_cost(job.spec)
-            if skipped is None:
+            done = finished_cost(job.spec)
+            if done is None:
                 todo.append(job)
             else:
-                returns[job.idx] = self._run_job(job, partial(_skipped_job, skipped))
+                task = partial(_skipped_job, skipped, job.spec, done)
+                returns[job.idx] = self._run_job(job, task)
         if not todo:
             return returns
 
