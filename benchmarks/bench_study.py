@@ -50,7 +50,11 @@ def main() -> None:
     its = f"train.iterations={n}"
     rows = [
         ("numpy loop x 45", reference, "one after another, untracked"),
-        ("shallownet -m", sweep(its), "batched launcher (default), tracked: 45 runs, 180 PNGs"),
+        (
+            "shallownet -m",
+            sweep(its),
+            "batched launcher (default: batches in one process per core), tracked: 45 runs, 180 PNGs",
+        ),
         (
             "shallownet -m, no figures",
             sweep(its, "tracking.figures=false"),
