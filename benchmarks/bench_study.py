@@ -53,7 +53,7 @@ def main() -> None:
         (
             "shallownet -m",
             sweep(its),
-            "batched launcher (default: batches in one process per core), tracked: 45 runs, 180 PNGs",
+            "batched launcher (default: a process per core), tracked: 45 runs, 180 PNGs",
         ),
         (
             "shallownet -m, no figures",
