@@ -14,7 +14,6 @@ field, the bad value and what is allowed.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from . import datasets
 from .activations import activations
 from .errors import ConfigError
 from .initializers import initializers
-from .registry import PluginError, Registry, UnknownPluginError
+from .registry import PluginError, Registry, UnknownPluginError, keyword_parameters
 
 CONFIG_PACKAGE = "shallownet.conf"
 
@@ -76,22 +75,13 @@ def _yaml_options(group: str) -> set[str]:
     return {p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")}
 
 
-def _defaults(fn: Callable[..., Any], skip: int) -> dict[str, Any]:
-    params = list(inspect.signature(fn).parameters.values())[skip:]
-    return {
-        p.name: (None if p.default is p.empty else p.default)
-        for p in params
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-
-
 def plugin_parameters(group: str, name: str) -> dict[str, Any]:
     """A plugin's parameters with their defaults, as its config node holds them."""
     if group == "init":
         return initializers.parameters(name)
     if group == "activation":
         return dict(activations.get(name).params)
-    return {**_defaults(_DATASETS.get(name), skip=0), **DATA_SPLIT_KEYS}
+    return {**keyword_parameters(_DATASETS.get(name)), **DATA_SPLIT_KEYS}
 
 
 # Keys of every data node that describe the test set rather than the generator:
@@ -199,12 +189,11 @@ def _choice(group: str, node: object) -> Choice:
         _invalid(group, node, f"pick an option of the {group} group, e.g. {group}=...")
     params = dict(node)
     name = params.pop("name")
-    if name not in registry:
-        try:
-            registry.get(name)
-        except UnknownPluginError as exc:
-            msg = f"{group}.name: {exc}"
-            raise ConfigError(msg) from None
+    try:
+        registry.get(name)
+    except UnknownPluginError as exc:
+        msg = f"{group}.name: {exc}"
+        raise ConfigError(msg) from None
     accepted = plugin_parameters(group, name)
     for key, value in params.items():
         if key not in accepted:

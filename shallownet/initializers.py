@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .registry import PluginError, Registry
+from .registry import PluginError, Registry, keyword_parameters
 
 Array = NDArray[np.floating[Any]]
 Initializer = Callable[..., Array]
@@ -38,13 +38,8 @@ class InitializerRegistry(Registry[Initializer]):
     """The registry of initializers, with a contract check."""
 
     def parameters(self, name: str) -> dict[str, Any]:
-        """The initializer's keyword parameters and their defaults."""
-        sig = inspect.signature(self.get(name))
-        return {
-            p.name: p.default
-            for p in list(sig.parameters.values())[2:]
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        }
+        """The initializer's parameters after ``(shape, rng)``, with their defaults."""
+        return keyword_parameters(self.get(name), skip=2)
 
     def call(
         self,

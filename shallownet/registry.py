@@ -18,7 +18,7 @@ import difflib
 import inspect
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -29,6 +29,17 @@ class PluginError(ValueError):
 
 class UnknownPluginError(PluginError, LookupError):
     """No plugin is registered under the requested name."""
+
+
+def keyword_parameters(fn: Callable[..., Any], skip: int = 0) -> dict[str, Any]:
+    """A plugin function's parameters after the first ``skip``, with their defaults
+    (None for a parameter without one)."""
+    params = list(inspect.signature(fn).parameters.values())[skip:]
+    return {
+        p.name: (None if p.default is p.empty else p.default)
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def _origin_of(obj: object) -> str:
