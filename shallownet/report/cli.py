@@ -14,7 +14,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ..errors import USER_ERRORS, ConfigError, one_line
-from ..tracking.store import check_reachable, retry, ui_command
+from ..tracking.store import check_reachable, retry, sqlite_path, ui_command
 from .figures import cost_grid, summary_chart
 from .frames import Sweep, load_sweep
 from .tables import DEFAULT_THRESHOLD, comparison, per_run, readable, to_markdown
@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        db = args.tracking_uri.removeprefix("sqlite:///")
-        if args.tracking_uri.startswith("sqlite:") and not Path(db).is_file():
+        db = sqlite_path(args.tracking_uri)
+        if db is not None and not db.is_file():
             msg = (
                 f"--tracking-uri: no MLflow store at {db}; run a sweep here first (shallownet -m)"
             )

@@ -120,7 +120,6 @@ class TrackedRun:
         all_tags = {"shallownet.version": __version__, **tags}
         run = retry(client.create_run, experiment_id, run_name=run_name, tags=all_tags)
         self.run_id: str = run.info.run_id
-        self.artifact_uri: str = run.info.artifact_uri
         items = [Param(k, v[:6000]) for k, v in params.items()]
         for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
             retry(
