@@ -57,7 +57,9 @@ def main() -> None:
             register_launcher()
             app()
         except BaseException as exc:  # no run is left RUNNING, whatever stopped the sweep
-            _end_parent_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            from .tracking.hydra_callback import end_open_sweep
+
+            end_open_sweep("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
     except KeyboardInterrupt:
         print("\nshallownet: interrupted", file=sys.stderr)
@@ -80,16 +82,6 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
-
-
-def _end_parent_run(status: str) -> None:
-    """End a sweep's parent run that is still open (the jobs end their own runs)."""
-    from .tracking.hydra_callback import PARENT_ENV, PARENT_URI_ENV, end_parent_run
-
-    parent = os.environ.pop(PARENT_ENV, None)
-    uri = os.environ.pop(PARENT_URI_ENV, None)
-    if parent and uri:
-        end_parent_run(uri, parent, status)
 
 
 if __name__ == "__main__":

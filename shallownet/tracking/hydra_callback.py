@@ -63,6 +63,19 @@ def end_parent_run(uri: str, parent_id: str, status: str) -> Counter[str]:
     return counts
 
 
+def end_open_sweep(status: str) -> tuple[str, str, Counter[str]] | None:
+    """End the parent run this process opened, if it is still open.
+
+    Returns its store's URI, its id and its children's statuses; None when no
+    sweep is open (not a sweep, tracking off, or already ended).
+    """
+    parent_id = os.environ.pop(PARENT_ENV, None)
+    uri = os.environ.pop(PARENT_URI_ENV, None)
+    if parent_id is None or uri is None:
+        return None
+    return uri, parent_id, end_parent_run(uri, parent_id, status)
+
+
 class ParentRun(Callback):
     """Create the MLflow store up front and group a sweep's jobs under one parent run."""
 
@@ -104,17 +117,16 @@ class ParentRun(Callback):
         os.environ[PARENT_URI_ENV] = tracking.uri
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        tracking = _tracking(config)
-        parent_id = os.environ.pop(PARENT_ENV, None)
-        os.environ.pop(PARENT_URI_ENV, None)
-        if tracking is None or parent_id is None:
+        ended = end_open_sweep("FINISHED")
+        if ended is None:
             return
-        counts = end_parent_run(tracking.uri, parent_id, "FINISHED")
+        uri, parent_id, counts = ended
+        experiment = config.tracking.experiment
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         print(
             f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {parent_id} "
-            f"in experiment {tracking.experiment!r} of {tracking.uri}\n"
-            f"  compare: shallownet-report --tracking-uri {tracking.uri}\n"
-            f"  browse:  {ui_command(tracking.uri)}",
+            f"in experiment {experiment!r} of {uri}\n"
+            f"  compare: shallownet-report --tracking-uri {uri}\n"
+            f"  browse:  {ui_command(uri)}",
             flush=True,
         )
