@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
@@ -34,6 +35,15 @@ def new_figure(width: float = 5.0, height: float = 3.6, right: float = 0.25) -> 
     return fig
 
 
+def cost_axis(ax: Axes) -> None:
+    """A log-scale cost axis over steps, with ln 2 (a network that learned nothing) marked."""
+    ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (chance)")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+    ax.set_xlabel("step")
+
+
 def cost_curve(history: History, title: str = "") -> Figure:
     """Cost per step (log scale): plateaus show symmetry or saturation."""
     fig = new_figure()
@@ -42,11 +52,7 @@ def cost_curve(history: History, title: str = "") -> Figure:
     n = len(history.cost)
     steps = np.unique(np.r_[np.arange(0, n, max(1, n // 1000)), n - 1]) if n else np.arange(0)
     ax.plot(steps, history.cost[steps], lw=1.2)
-    ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (chance)")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
-    ax.set_xlabel("step")
+    cost_axis(ax)
     ax.set_ylabel("cost")
     ax.set_title(title or "cost", fontsize="medium")
     if history.diverged_at is not None:

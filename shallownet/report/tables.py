@@ -55,16 +55,23 @@ def per_run(
     return out
 
 
+def groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[object, ...], pd.DataFrame]]:
+    """The rows of each configuration, in sweep order, keyed by a tuple of its values
+    (one group of everything when there are no keys)."""
+    if not keys:
+        return [((), table)]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    return [(key if isinstance(key, tuple) else (key,), rows) for key, rows in grouped]
+
+
 def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Median, min and max over the runs of each configuration, plus run counts.
 
     Columns: ``runs``, ``failed``, ``reached`` (runs whose cost got below the
     threshold) and ``<metric>_median|_min|_max`` for each summarized metric.
     """
-    groups = table.groupby(by, sort=False, dropna=False) if by else [((), table)]
     rows = []
-    for key, group in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, group in groups(table, by):
         row: dict[str, object] = dict(zip(by, key, strict=True))
         row["runs"] = len(group)
         row["failed"] = int((group["status"] == "FAILED").sum())
