@@ -78,16 +78,22 @@ def batch_key(settings: Any) -> str:
     )
 
 
-def _finish_job(finish: Any, spec: Any, tracked: Any, result: Any, cfg: DictConfig) -> float:
+# shallownet is imported inside functions: Hydra imports this module whenever it scans
+# for plugins, in any Hydra app of the environment.
+
+
+def _finish_job(spec: Any, tracked: Any, result: Any, cfg: DictConfig) -> float:
     """The task function run_job calls for a job already trained in its batch."""
-    value: float = finish(spec, tracked, result)
-    return value
+    from shallownet.task import finish
+
+    return finish(spec, tracked, result)
 
 
-def _skipped_job(skipped: Any, spec: Any, done: tuple[str, float], cfg: DictConfig) -> float:
+def _skipped_job(spec: Any, done: tuple[str, float], cfg: DictConfig) -> float:
     """The task function run_job calls for a job whose configuration already FINISHED."""
-    value: float = skipped(spec, *done)
-    return value
+    from shallownet.task import skipped
+
+    return skipped(spec, *done)
 
 
 def split(groups: list[list[_Job]], max_batch: int, workers: int) -> list[list[_Job]]:
@@ -225,7 +231,7 @@ class BatchedLauncher(Launcher):
         from shallownet import job as sn_job
         from shallownet.batch import train_batch
         from shallownet.progress import Progress
-        from shallownet.task import finish, finished_cost, open_run, skipped
+        from shallownet.task import finished_cost, open_run
 
         assert self.task_function is not None
         returns: dict[int, JobReturn] = {}
@@ -235,7 +241,7 @@ class BatchedLauncher(Launcher):
             if done is None:
                 todo.append(job)
             else:
-                task = partial(_skipped_job, skipped, job.spec, done)
+                task = partial(_skipped_job, job.spec, done)
                 returns[job.idx] = self._run_job(job, task)
         if not todo:
             return returns
@@ -275,7 +281,7 @@ class BatchedLauncher(Launcher):
             members = zip(todo, tracked, nets, initials, histories, strict=True)
             for job, t, net, initial, history in members:
                 result = sn_job.result(net, initial, data, history)
-                task = partial(_finish_job, finish, job.spec, t, result)
+                task = partial(_finish_job, job.spec, t, result)
                 returns[job.idx] = self._run_job(job, task)
         except KeyboardInterrupt:  # every run of the batch not yet recorded ends KILLED
             for t in tracked:
