@@ -1,4 +1,4 @@
-"""The main study end to end: `shallownet -m` (9 configs x 5 seeds x 10,000
+"""The main study end to end: `shallownet -m experiment=main` (9 configs x 5 seeds x 10,000
 iterations, tracked in a fresh SQLite store) vs the 45 networks one after
 another in the minimal numpy loop, untracked.
 
@@ -52,20 +52,24 @@ def main() -> None:
         ("numpy loop x 45", reference, "one after another, untracked"),
         (
             "shallownet -m",
-            sweep(its),
+            sweep("experiment=main", its),
             "batched launcher (default: a process per core), tracked: 45 runs, 180 PNGs",
         ),
         (
             "shallownet -m, no figures",
-            sweep(its, "tracking.figures=false"),
+            sweep("experiment=main", its, "tracking.figures=false"),
             "batched, tracked, tracking.figures=false",
         ),
         (
             "shallownet -m, basic launcher",
-            sweep(its, "hydra/launcher=basic"),
+            sweep("experiment=main", its, "hydra/launcher=basic"),
             "one job after another, tracked",
         ),
-        ("shallownet -m, untracked", sweep(its, "tracking=none"), "batched, tracking=none"),
+        (
+            "shallownet -m experiment=main, untracked",
+            sweep("experiment=main", its, "tracking=none"),
+            "batched, tracking=none",
+        ),
     ]
     print(f"main study, 45 runs x {n} iterations; {machine()}\n")
     print(table(rows, "numpy loop x 45"))

@@ -19,43 +19,25 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine, median_time, table
-from shallownet import job
-from shallownet.config import Choice, Settings, TrackingSettings, default_log_every
-from shallownet.task import JobSpec, finish, open_run
+from shallownet.config import Settings, store_configs, validate
+from shallownet.task import Job, run
 from shallownet.tracking.store import prepare
 
 
-def settings(iterations: int, uri: str | None, figures: bool = True) -> Settings:
-    tracking = None
-    if uri is not None:
-        every = default_log_every(iterations, 10)
-        tracking = TrackingSettings(uri, "bench", every, figures, skip_finished=False)
-    return Settings(
-        seed=0,
-        data=Choice("flower", {"n_samples": 400, "seed": 1}),
-        test_samples=0,
-        test_seed=None,
-        init=Choice("normal", {"scale": 0.01}),
-        activation=Choice("tanh", {}),
-        hidden=(4,),
-        dtype="float64",
-        learning_rate=1.2,
-        iterations=iterations,
-        diagnostics_every=10,
-        tracking=tracking,
-    )
+def settings(folder: Path, *overrides: str) -> Settings:
+    """The settings the command line would give these overrides (composed by Hydra)."""
+    from hydra import compose, initialize_config_module
+
+    store_configs()
+    with initialize_config_module("shallownet.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["tracking.experiment=bench", *overrides])
+    return validate(cfg, folder)
 
 
-def spec(s: Settings, folder: Path) -> JobSpec:
-    return JobSpec(s, ["init=small"], {"init": "small"}, False, 0, str(folder), folder, "{}")
-
-
-def tracked_run(s: Settings, folder: Path) -> None:
-    js = spec(s, folder)
-    tracked = open_run(js)
-    assert tracked is not None
-    result = job.run(s, [tracked.metrics])
-    finish(js, tracked, result)
+def one_run(s: Settings, folder: Path) -> None:
+    """One job through the lifecycle every launcher uses (shallownet.task.run)."""
+    job = Job(s, "bench", (), 0, False, str(folder), str(folder), "{}")
+    run([job])
 
 
 def main() -> None:
@@ -68,26 +50,27 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="shallownet-bench-"))
     uri = f"sqlite:///{folder}/mlflow.db"
-    untracked = settings(args.iterations, None)
-    tracked = settings(args.iterations, uri)
-    no_figures = settings(args.iterations, uri, figures=False)
+    its = f"train.iterations={args.iterations}"
+    untracked = settings(folder, its, "tracking=none")
+    tracked = settings(folder, its, f"tracking.uri={uri}")
+    no_figures = settings(folder, its, f"tracking.uri={uri}", "tracking.figures=false")
     assert tracked.tracking is not None
     prepare(tracked.tracking)  # the store is created once, before anything is timed
 
     rows = [
         (
             "untracked",
-            median_time(lambda: job.run(untracked), args.repeats),
+            median_time(lambda: one_run(untracked, folder), args.repeats),
             "train + diagnostics/10",
         ),
         (
             "tracked",
-            median_time(lambda: tracked_run(tracked, folder), args.repeats),
+            median_time(lambda: one_run(tracked, folder), args.repeats),
             "MLflow SQLite: params, ~100-point curves, 4 PNGs, history.csv",
         ),
         (
             "tracked, no figures",
-            median_time(lambda: tracked_run(no_figures, folder), args.repeats),
+            median_time(lambda: one_run(no_figures, folder), args.repeats),
             "tracking.figures=false",
         ),
     ]
@@ -114,7 +97,7 @@ def main() -> None:
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        tracked_run(tracked, folder)
+        one_run(tracked, folder)
         profiler.disable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)

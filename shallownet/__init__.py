@@ -17,7 +17,7 @@ from .gradcheck import gradient_check
 from .initializers import initializers
 from .network import Network
 from .registry import PluginError, Registry, UnknownPluginError
-from .train import Callback, History, TrainState, train
+from .train import Callback, History, TrainState, train, train_batch
 
 __version__ = "0.1.0"
 
@@ -38,4 +38,5 @@ __all__ = [
     "gradient_check",
     "initializers",
     "train",
+    "train_batch",
 ]

@@ -1,12 +1,17 @@
 """The ``shallownet`` command: a Hydra app over ``conf/``.
 
     shallownet                      one run with the defaults (the course's network)
-    shallownet -m                   the main study
+    shallownet -m experiment=main   the main study
+    shallownet -m init=zeros,small  a sweep: exactly the grid typed
     shallownet --help               groups, their options (every registered plugin) and examples
 
-Each job: validate the config, open its MLflow run, train, record, and
-return the final cost (what an optimizing sweeper would minimize). User
-errors end in one line on stderr and exit code 2; nothing is written.
+How a job flows: the shallownet sweeper (hydra_plugins/shallownet_hydra/sweeper.py,
+work in shallownet/sweep.py) composes and validates every job (shallownet/config.py:
+one settings record per job), opens the sweep's parent run (shallownet/tracking/sweep.py)
+and hands the jobs to a launcher; the launcher runs shallownet.task.task, the one job
+lifecycle (shallownet/task.py: open the run, train with shallownet/train.py, record
+with shallownet/tracking/run.py, end FINISHED or FAILED). User errors end in one line
+on stderr and exit code 2; nothing is written.
 """
 
 from __future__ import annotations
@@ -21,27 +26,29 @@ from omegaconf import DictConfig
 from .config import store_configs
 from .errors import USER_ERRORS, Abort, RunFailed, one_line
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
-from .task import run_task
+from .task import task
 
 
-def register_launcher() -> None:
-    """Make ``hydra/launcher=batched`` known to Hydra.
+def register_plugins() -> None:
+    """Make ``hydra/sweeper=shallownet`` and ``hydra/launcher=batched`` known to Hydra.
 
-    Hydra finds launcher plugins by walking the ``hydra_plugins`` namespace
-    package, which misses packages installed in editable mode (their path is a
+    Hydra finds plugins by walking the ``hydra_plugins`` namespace package,
+    which misses packages installed in editable mode (their path is a
     setuptools import hook that cannot be walked); registering by hand always works.
     """
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.shallownet_batched_launcher.batched_launcher import BatchedLauncher
+    from hydra_plugins.shallownet_hydra.batched_launcher import BatchedLauncher
+    from hydra_plugins.shallownet_hydra.sweeper import ShallownetSweeper
 
     Plugins.instance().register(BatchedLauncher)
+    Plugins.instance().register(ShallownetSweeper)
 
 
 @hydra.main(config_path="pkg://shallownet.conf", config_name="config", version_base="1.3")
-def app(cfg: DictConfig) -> float:
-    """The Hydra task: one job."""
-    return run_task(cfg)
+def app(cfg: DictConfig) -> float | list[float]:
+    """The Hydra task: one job, or a batch of jobs (see shallownet.task)."""
+    return task(cfg)
 
 
 def main() -> None:
@@ -49,18 +56,12 @@ def main() -> None:
     user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
     try:
-        try:
-            if os.environ.get(ENV_VAR):
-                os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
-            import_plugin_modules()
-            store_configs()
-            register_launcher()
-            app()
-        except BaseException as exc:  # no run is left RUNNING, whatever stopped the sweep
-            from .tracking.hydra_callback import end_open_sweep
-
-            end_open_sweep("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
+        if os.environ.get(ENV_VAR):
+            os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
+        import_plugin_modules()
+        store_configs()
+        register_plugins()
+        app()
     except KeyboardInterrupt:
         print("\nshallownet: interrupted", file=sys.stderr)
         sys.exit(130)

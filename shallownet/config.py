@@ -1,4 +1,4 @@
-"""The configuration schema (Hydra's ConfigStore) and its one validation step.
+"""The configuration schema (Hydra's ConfigStore), its rules, and the settings record.
 
 The YAML tree in ``conf/`` fills in this schema. Plugin groups (``data``,
 ``init``, ``activation``) are a ``name`` (the registry key) plus the plugin's
@@ -7,22 +7,27 @@ registered plugin is also stored as an option of its group, so anything
 registered, built in, from an entry point or from a module named in
 ``SHALLOWNET_PLUGINS``, is selectable and sweepable (``'init=glob(*)'``).
 
-:func:`validate` turns a composed config into :class:`Settings`, checking
-every field once, before any training, with one-line messages that name the
-field, the bad value and what is allowed.
+:func:`settings` turns a composed config into :class:`Settings`: one flat,
+ordered record under the keys users type (``init=small`` is recorded as
+``init: small`` beside ``init.name: normal`` and ``init.scale: 0.01``). MLflow
+params, run names, the config hash, the batch key and report columns all
+derive from that record, so a setting added to the schema reaches all of
+them. :data:`RULES` says, next to the schema, what each field may be.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from . import datasets
 from .activations import activations
@@ -70,6 +75,104 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# Keys of every data node that describe the test set rather than the generator:
+# a held-out set of ``test_samples`` examples drawn from the same generator with
+# ``test_seed`` (default: the data seed + 1), as the course does for circles.
+DATA_SPLIT_KEYS: dict[str, Any] = {"test_samples": 0, "test_seed": None}
+
+_DATASETS: Registry[Any] = datasets._registry
+PLUGIN_GROUPS: dict[str, Registry[Any]] = {
+    "init": initializers,
+    "activation": activations,
+    "data": _DATASETS,
+}
+# The config's own sections; every other top-level key (plugin groups, ``seed``) is
+# part of the record too, and ``tracking`` says where results go, not what they are.
+NOT_RECORDED = ("tracking", "hydra")
+
+
+# -- rules: what each field may be (one place; messages derive from it) ----------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+Rule = Callable[[Any], str | None]  # a bad value -> what is allowed; a good one -> None
+
+
+def int_at_least(low: int) -> Rule:
+    allowed = "must be a positive integer" if low == 1 else f"must be an integer >= {low}"
+    return lambda v: None if _is_int(v) and v >= low else allowed
+
+
+def optional(rule: Rule) -> Rule:
+    return lambda v: None if v is None else rule(v)
+
+
+def positive_number(v: Any) -> str | None:
+    ok = _is_number(v) and math.isfinite(v) and v > 0
+    return None if ok else "must be a positive number"
+
+
+def one_of(*options: str) -> Rule:
+    return lambda v: None if v in options else f"must be {' or '.join(options)}"
+
+
+def layer_sizes(v: Any) -> str | None:
+    if not isinstance(v, list) or not v:
+        return "must be a non-empty list of layer sizes like [4] or [10,5]"
+    if not all(_is_int(n) and n > 0 for n in v):
+        return "layer sizes must be positive integers"
+    return None
+
+
+def non_empty_name(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() else "must be a non-empty name"
+
+
+def mlflow_uri(v: Any) -> str | None:
+    if isinstance(v, str) and ("://" in v or v.startswith("databricks")):
+        return None
+    return "must be an MLflow URI like sqlite:///abs/path/mlflow.db or http://127.0.0.1:5000"
+
+
+RULES: dict[str, Rule] = {
+    "seed": int_at_least(0),
+    "model.hidden": layer_sizes,
+    "model.dtype": one_of("float64", "float32"),
+    "train.learning_rate": positive_number,
+    "train.iterations": int_at_least(1),
+    "train.diagnostics_every": int_at_least(1),
+    "data.test_samples": int_at_least(0),
+    "data.test_seed": optional(int_at_least(0)),
+    "tracking.experiment": non_empty_name,
+    "tracking.uri": optional(mlflow_uri),
+    "tracking.log_every": optional(int_at_least(1)),
+}
+
+
+def _invalid(key: str, value: object, allowed: str) -> NoReturn:
+    msg = f"{key}={value!r} is invalid: {allowed}"
+    raise ConfigError(msg)
+
+
+def check(key: str, value: Any) -> Any:
+    """Apply the field's rule (if it has one); return the value or raise ConfigError."""
+    rule = RULES.get(key)
+    allowed = rule(value) if rule is not None else None
+    if allowed is not None:
+        _invalid(key, value, allowed)
+    return value
+
+
+# -- plugins as config options ------------------------------------------------------
+
+
 def _yaml_options(group: str) -> set[str]:
     folder = resources.files(CONFIG_PACKAGE).joinpath(group)
     return {p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")}
@@ -84,20 +187,6 @@ def plugin_parameters(group: str, name: str) -> dict[str, Any]:
     return {**keyword_parameters(_DATASETS.get(name)), **DATA_SPLIT_KEYS}
 
 
-# Keys of every data node that describe the test set rather than the generator:
-# a held-out set of ``test_samples`` examples drawn from the same generator with
-# ``test_seed`` (default: the data seed + 1), as the course does for circles.
-DATA_SPLIT_KEYS: dict[str, Any] = {"test_samples": 0, "test_seed": None}
-
-
-_DATASETS: Registry[Any] = datasets._registry
-_REGISTRIES: dict[str, Registry[Any]] = {
-    "init": initializers,
-    "activation": activations,
-    "data": _DATASETS,
-}
-
-
 def store_configs() -> None:
     """Put the schema and every registered plugin into Hydra's ConfigStore.
 
@@ -107,7 +196,7 @@ def store_configs() -> None:
     """
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
-    for group, registry in _REGISTRIES.items():
+    for group, registry in PLUGIN_GROUPS.items():
         yaml = _yaml_options(group)
         for name in registry.names():
             if name not in yaml:
@@ -115,7 +204,7 @@ def store_configs() -> None:
                 cs.store(group=group, name=name, node=node, provider="shallownet")
 
 
-# -- validation -----------------------------------------------------------------
+# -- the settings record ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -135,56 +224,120 @@ class TrackingSettings:
     skip_finished: bool
 
 
+def text(value: Any) -> str:
+    """A record value as it is typed on the command line (and shown in MLflow)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(text(v) for v in value) + "]"
+    return str(value)
+
+
+# What may differ between networks trained together (see batch_key): the rest of
+# the record (data, shapes, activation, dtype, iterations) must be equal.
+BATCHABLE = ("seed", "init", "train.learning_rate")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """A validated run configuration."""
+    """A validated job: its settings record and where (whether) it is recorded.
 
-    seed: int
-    data: Choice
-    test_samples: int
-    test_seed: int | None
-    init: Choice
-    activation: Choice
-    hidden: tuple[int, ...]
-    dtype: str
-    learning_rate: float
-    iterations: int
-    diagnostics_every: int
-    tracking: TrackingSettings | None
+    ``record`` is the one source: every other attribute reads it.
+    """
+
+    record: Mapping[str, Any]
+    tracking: TrackingSettings | None = None
+
+    def choice(self, group: str) -> Choice:
+        """A plugin group's plugin and parameters (``init`` -> ``Choice("normal", {...})``)."""
+        prefix = f"{group}."
+        params = {
+            key[len(prefix) :]: value
+            for key, value in self.record.items()
+            if key.startswith(prefix) and key != f"{group}.name"
+        }
+        for key in DATA_SPLIT_KEYS if group == "data" else ():
+            params.pop(key)
+        return Choice(self.record[f"{group}.name"], params)
+
+    @property
+    def data(self) -> Choice:
+        return self.choice("data")
+
+    @property
+    def init(self) -> Choice:
+        return self.choice("init")
+
+    @property
+    def activation(self) -> Choice:
+        return self.choice("activation")
+
+    @property
+    def seed(self) -> int:
+        return int(self.record["seed"])
+
+    @property
+    def test_samples(self) -> int:
+        return int(self.record["data.test_samples"])
+
+    @property
+    def test_seed(self) -> int | None:
+        seed = self.record["data.test_seed"]
+        return None if seed is None else int(seed)
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return tuple(self.record["model.hidden"])
+
+    @property
+    def dtype(self) -> str:
+        return str(self.record["model.dtype"])
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.record["train.learning_rate"])
+
+    @property
+    def iterations(self) -> int:
+        return int(self.record["train.iterations"])
+
+    @property
+    def diagnostics_every(self) -> int:
+        return int(self.record["train.diagnostics_every"])
+
+    def params(self) -> dict[str, str]:
+        """The MLflow params: the record, each value as typed."""
+        return {key: text(value) for key, value in self.record.items()}
+
+    def config_hash(self) -> str:
+        """Identifies a configuration across sweeps (to skip finished ones)."""
+        blob = json.dumps(self.params(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def batch_key(self) -> str:
+        """Jobs with equal keys can be trained together (they differ only in BATCHABLE keys)."""
+        rest = {
+            key: text(value)
+            for key, value in self.record.items()
+            if key.partition(".")[0] not in BATCHABLE and key not in BATCHABLE
+        }
+        return json.dumps(rest, sort_keys=True)
+
+    def label(self, keys: Iterable[str]) -> str:
+        """A run name from some of the record's keys: ``init=zeros,activation=tanh,seed=0``."""
+        return ",".join(f"{key}={text(self.record[key])}" for key in keys) or "defaults"
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def record_key(override_key: str) -> str:
+    """The record key an override sets: ``+init.scale`` -> ``init.scale``."""
+    return override_key.lstrip("+~")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _invalid(key: str, value: object, allowed: str) -> NoReturn:
-    msg = f"{key}={value!r} is invalid: {allowed}"
-    raise ConfigError(msg)
-
-
-def _positive_int(key: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        _invalid(key, value, "must be a positive integer")
-    return value
-
-
-def default_log_every(iterations: int, diagnostics_every: int) -> int:
-    """About 100 points per curve, on steps where diagnostics are recorded."""
-    return diagnostics_every * max(1, math.ceil(iterations / (100 * diagnostics_every)))
-
-
-def _log_every(value: object, iterations: int, diagnostics_every: int) -> int:
-    if value is not None:
-        return _positive_int("tracking.log_every", value)
-    return default_log_every(iterations, diagnostics_every)
-
-
-def _choice(group: str, node: object) -> Choice:
-    registry = _REGISTRIES[group]
+def _choice(group: str, node: object, option: str | None) -> dict[str, Any]:
+    """A plugin group's part of the record: the option typed, the plugin and its parameters."""
+    registry = PLUGIN_GROUPS[group]
     if not isinstance(node, Mapping) or "name" not in node:
         _invalid(group, node, f"pick an option of the {group} group, e.g. {group}=...")
     params = dict(node)
@@ -204,100 +357,114 @@ def _choice(group: str, node: object) -> Choice:
             _invalid(f"{group}.{key}", value, "must be a number")
         if _is_number(value) and not math.isfinite(value):
             _invalid(f"{group}.{key}", value, "must be a finite number")
-    return Choice(name=name, params=params)
+    return {
+        group: option or name,
+        f"{group}.name": name,
+        **{f"{group}.{key}": value for key, value in params.items()},
+    }
 
 
-def _check_plugin_call(group: str, choice: Choice, call: Callable[[], object]) -> None:
-    try:
-        call()
-    except (PluginError, ValueError, TypeError) as exc:
-        msg = f"{group}: {exc}"
-        raise ConfigError(msg) from None
-    except Exception as exc:  # a plugin that raises while being checked is a broken plugin
-        msg = f"{group}: plugin {choice.name!r} raised {type(exc).__name__}: {exc}"
-        raise ConfigError(msg) from None
+def _flatten(prefix: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}.{key}": value for key, value in node.items()}
 
 
-def validate(cfg: DictConfig, launch_dir: Path) -> Settings:
-    """Check every field of a composed config; return typed settings or raise ConfigError."""
-    ours = [str(key) for key in cfg if key != "hydra"]  # Hydra's own node is Hydra's business
+def settings(
+    cfg: DictConfig, launch_dir: Path, choices: Mapping[str, Any] | None = None
+) -> Settings:
+    """A composed config as validated :class:`Settings`, or ConfigError in one line.
+
+    Checks every field against the schema's rules; the plugins' own checks
+    (which call them on small inputs) are :func:`check_plugins`. ``choices``
+    are the group options chosen (``init: small``), by default read from the
+    config's ``hydra.runtime.choices``.
+    """
+    ours = [str(key) for key in cfg if key not in ("hydra",)]
     masked = OmegaConf.masked_copy(cfg, ours)
     for key in sorted(OmegaConf.missing_keys(masked)):
         _invalid(key, "???", f"a value is required; add {key}=... to the command")
     raw = OmegaConf.to_container(masked, resolve=True)
     assert isinstance(raw, dict)
+    if choices is None:
+        choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}
 
-    seed = raw.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        _invalid("seed", seed, "must be an integer >= 0")
+    record: dict[str, Any] = {}
+    for node_key, value in raw.items():
+        key = str(node_key)
+        if key in NOT_RECORDED:
+            continue
+        if key in PLUGIN_GROUPS:
+            record.update(_choice(key, value, choices.get(key)))
+        elif isinstance(value, Mapping):
+            record.update(_flatten(key, value))
+        else:
+            record[key] = value
+    for key, value in record.items():
+        check(key, value)
+    if record["data.name"] == "csv" and record.get("data.path") is not None:
+        record["data.path"] = str((launch_dir / str(record["data.path"])).resolve())
+    return Settings(record, _tracking(raw["tracking"], record, launch_dir))
 
-    model, train, tracking = raw["model"], raw["train"], raw["tracking"]
-    hidden = model["hidden"]
-    if not isinstance(hidden, list | ListConfig) or not hidden:
-        _invalid(
-            "model.hidden", hidden, "must be a non-empty list of layer sizes like [4] or [10,5]"
-        )
-    if not all(_is_int(n) and n > 0 for n in hidden):
-        _invalid("model.hidden", hidden, "layer sizes must be positive integers")
-    if model["dtype"] not in ("float64", "float32"):
-        _invalid("model.dtype", model["dtype"], "must be float64 or float32")
 
-    lr = train["learning_rate"]
-    if not _is_number(lr) or not math.isfinite(lr) or lr <= 0:
-        _invalid("train.learning_rate", lr, "must be a positive number")
-    iterations = _positive_int("train.iterations", train["iterations"])
-    diagnostics_every = _positive_int("train.diagnostics_every", train["diagnostics_every"])
-
-    data = _choice("data", raw["data"])
-    test_samples = data.params.pop("test_samples", 0)
-    test_seed = data.params.pop("test_seed", None)
-    if not _is_int(test_samples) or test_samples < 0:
-        _invalid("data.test_samples", test_samples, "must be an integer >= 0")
-    if test_seed is not None and not _is_int(test_seed):
-        _invalid("data.test_seed", test_seed, "must be an integer or null")
-    init = _choice("init", raw["init"])
-    activation = _choice("activation", raw["activation"])
-    if data.name == "csv" and "path" in data.params and data.params["path"] is not None:
-        data.params["path"] = str((launch_dir / str(data.params["path"])).resolve())
-
-    # Plugins check their own parameters: call them once, now, on something small.
-    _check_plugin_call("data", data, lambda: datasets.load(data.name, **data.params))
-    _check_plugin_call("init", init, lambda: initializers.check(init.name, **init.params))
-    _check_plugin_call(
-        "activation", activation, lambda: activations.check(activation.name, **activation.params)
+def _tracking(
+    node: Mapping[str, Any], record: Mapping[str, Any], launch_dir: Path
+) -> TrackingSettings | None:
+    if not node["enabled"]:
+        return None
+    for key, value in node.items():
+        check(f"tracking.{key}", value)
+    log_every = node["log_every"] or default_log_every(
+        record["train.iterations"], record["train.diagnostics_every"]
+    )
+    return TrackingSettings(
+        uri=node["uri"] or f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}",
+        experiment=node["experiment"],
+        log_every=log_every,
+        figures=bool(node["figures"]),
+        skip_finished=bool(node["skip_finished"]),
     )
 
-    tracking_settings = None
-    if tracking["enabled"]:
-        experiment = tracking["experiment"]
-        if not isinstance(experiment, str) or not experiment.strip():
-            _invalid("tracking.experiment", experiment, "must be a non-empty name")
-        uri = tracking["uri"] or f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}"
-        if not isinstance(uri, str) or ("://" not in uri and not uri.startswith("databricks")):
-            _invalid(
-                "tracking.uri",
-                uri,
-                "must be an MLflow URI like sqlite:///abs/path/mlflow.db or http://127.0.0.1:5000",
-            )
-        tracking_settings = TrackingSettings(
-            uri=uri,
-            experiment=experiment,
-            log_every=_log_every(tracking["log_every"], iterations, diagnostics_every),
-            figures=bool(tracking["figures"]),
-            skip_finished=bool(tracking["skip_finished"]),
-        )
 
-    return Settings(
-        seed=int(seed),
-        data=data,
-        test_samples=int(test_samples),
-        test_seed=test_seed,
-        init=init,
-        activation=activation,
-        hidden=tuple(int(n) for n in hidden),
-        dtype=str(model["dtype"]),
-        learning_rate=float(lr),
-        iterations=iterations,
-        diagnostics_every=diagnostics_every,
-        tracking=tracking_settings,
-    )
+def default_log_every(iterations: int, diagnostics_every: int) -> int:
+    """About 100 points per curve, on steps where diagnostics are recorded."""
+    return diagnostics_every * max(1, math.ceil(iterations / (100 * diagnostics_every)))
+
+
+# How each plugin group checks a choice: call it once on something small.
+PLUGIN_CHECKS: dict[str, Callable[[Choice], object]] = {
+    "data": lambda c: datasets.load(c.name, **c.params),
+    "init": lambda c: initializers.check(c.name, **c.params),
+    "activation": lambda c: activations.check(c.name, **c.params),
+}
+
+
+def check_plugins(jobs: Sequence[Settings]) -> None:
+    """Call each distinct plugin configuration of these jobs once.
+
+    Plugins check their own parameters (a negative noise, a scale < 0); a sweep
+    of 2,000 jobs over three initializers makes three calls, not 2,000.
+    """
+    seen: set[str] = set()
+    for job in jobs:
+        for group, check_choice in PLUGIN_CHECKS.items():
+            choice = job.choice(group)
+            key = json.dumps([group, choice.name, choice.params], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                check_choice(choice)
+            except (PluginError, ValueError, TypeError) as exc:
+                msg = f"{group}: {exc}"
+                raise ConfigError(msg) from None
+            except Exception as exc:  # a plugin that raises while being checked is broken
+                msg = f"{group}: plugin {choice.name!r} raised {type(exc).__name__}: {exc}"
+                raise ConfigError(msg) from None
+
+
+def validate(
+    cfg: DictConfig, launch_dir: Path, choices: Mapping[str, Any] | None = None
+) -> Settings:
+    """Check every field and the plugins of one composed config; return its Settings."""
+    result = settings(cfg, launch_dir, choices)
+    check_plugins([result])
+    return result

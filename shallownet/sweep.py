@@ -1,61 +1,43 @@
-"""Sweeps: the jobs a multirun will launch, and validating all of them before the first.
+"""A sweep: the jobs typed, composed once, validated once, before anything is written.
 
-Hydra's basic sweeper builds the job list from ``hydra.sweeper.params`` and the
-command-line overrides; :func:`job_overrides` builds the same list, so a bad
-value in job 37 of a sweep is reported before job 0 starts and before
-anything (output directory, MLflow store) is written.
+    shallownet -m init=zeros,small activation=tanh,relu seed=0,1     8 jobs, exactly
+
+:func:`plan` expands the typed grid (``hydra.sweeper.params`` of a preset,
+then the command line) as Hydra's basic sweeper does, and validates every
+job. Composing a config costs tens of milliseconds, so Hydra composes each
+distinct combination of config-group choices (``init=small``,
+``experiment=symmetry``, ``hydra/launcher=...``) once; the value overrides of
+each job (``seed=3``, ``init.scale=0.5``) are then applied to a copy of the
+task part of that config, without composing again. A bad value in job 1,937
+is reported in one line before job 0 starts, and before any folder, store or
+run exists. The validated :class:`~shallownet.task.Job` objects then travel to
+the launcher, the task and the tracking.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.global_hydra import GlobalHydra
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
-from .config import validate
+from .config import Settings, check_plugins, record_key, settings, validate
 from .errors import ConfigError, abort_on_user_error
-
-
-def job_overrides(config: DictConfig) -> list[list[str]]:
-    """The override list of every job the basic sweeper will launch, in launch order."""
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(config.hydra.overrides.task)
-    loader = GlobalHydra.instance().config_loader()
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
-
-
-# Jobs composed while validating a sweep, by their overrides: composing costs tens of
-# milliseconds per job, so a launcher in this process reuses them (see composed()).
-_composed: dict[tuple[str, ...], DictConfig] = {}
-
-
-def job_configs(config: DictConfig) -> list[DictConfig]:
-    """The composed config of every job of a multirun (what each job will receive)."""
-    loader = GlobalHydra.instance().config_loader()
-    configs = []
-    for overrides in job_overrides(config):
-        job = loader.load_sweep_config(config, overrides)
-        _composed[tuple(overrides)] = job
-        configs.append(job)
-    return configs
-
-
-def composed(overrides: list[str]) -> DictConfig | None:
-    """A copy of the config composed for these overrides during validation, if any."""
-    job = _composed.get(tuple(overrides))
-    return None if job is None else job.copy()
-
-
-def uses_basic_sweeper(config: DictConfig) -> bool:
-    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
+from .task import Job
 
 
 def launch_dir(config: DictConfig) -> Path:
@@ -75,18 +57,240 @@ def check_writable(key: str, folder: Path) -> None:
         raise ConfigError(msg)
 
 
-class ValidateAll(Callback):
-    """Hydra callback: validate the run, or every job of a sweep, before anything starts."""
+@dataclass(frozen=True)
+class Axis:
+    """One key of a sweep and its values as typed (``init``: ``zeros,small``)."""
+
+    key: str
+    typed: str
+    values: list[str]  # one override per value: ["init=zeros", "init=small"]
+
+    @property
+    def swept(self) -> bool:
+        return len(self.values) > 1
+
+
+def axes(
+    params: Mapping[str, str], arguments: Sequence[str], parser: OverridesParser
+) -> list[Axis]:
+    """The sweep's keys in order: a preset's ``hydra.sweeper.params``, then the command line
+    (a key typed again replaces the preset's values)."""
+    lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
+    found: dict[str, Axis] = {}
+    for override in parser.parse_overrides(lines):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                msg = (
+                    f"{override.input_line!r} is invalid: the shallownet sweeper takes lists "
+                    f"(a,b), range(...) and glob(...), not intervals; see shallownet --help"
+                )
+                raise ConfigError(msg)
+            values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            values = [f"{key}={override.get_value_element_as_str()}"]
+        typed = str(override.input_line).partition("=")[2]
+        found.pop(key, None)
+        found[key] = Axis(key, typed, values)
+    return list(found.values())
+
+
+def grid(sweep_axes: Sequence[Axis]) -> list[list[str]]:
+    """Every job's overrides: the product of the axes, in Hydra's order."""
+    return [list(job) for job in itertools.product(*(axis.values for axis in sweep_axes))]
+
+
+def override_dirname(overrides: Sequence[str], config: DictConfig) -> str:
+    """``hydra.job.override_dirname`` as Hydra builds it: sorted, excluded keys left out."""
+    spec = config.hydra.job.config.override_dirname
+    excluded = set(spec.exclude_keys)
+    lines = sorted(line for line in overrides if line.partition("=")[0] not in excluded)
+    return re.sub("=", spec.kv_sep, spec.item_sep.join(lines))
+
+
+class Composer:
+    """Compose a job's config: Hydra composes each set of group choices once; value
+    overrides are applied to a copy of the task part."""
+
+    def __init__(self, master: DictConfig, loader: ConfigLoader) -> None:
+        self.master = master
+        self.loader = loader
+        self.parser = OverridesParser.create(config_loader=loader)
+        self.groups = set(loader.list_groups(""))
+        self._parsed: dict[str, Override] = {}
+        self._composed: dict[tuple[str, ...], DictConfig] = {}
+        self._tasks: dict[tuple[str, ...], DictConfig] = {}
+
+    def _parse(self, line: str) -> Override:
+        if line not in self._parsed:
+            (self._parsed[line],) = self.parser.parse_overrides([line])
+        return self._parsed[line]
+
+    def _is_value(self, override: Override) -> bool:
+        """A plain ``key=value`` of the task config (not a group, not +, ++ or ~)."""
+        key = override.key_or_group
+        return (
+            override.type == OverrideType.CHANGE  # no +, ++ or ~ prefix
+            and override.package is None
+            and key not in self.groups
+            and "/" not in key
+            and not override.is_hydra_override()
+        )
+
+    def split(self, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[Override]]:
+        """(the overrides Hydra must compose, the value overrides applied afterwards)."""
+        parsed = [self._parse(line) for line in overrides]
+        composed = tuple(
+            line for line, o in zip(overrides, parsed, strict=True) if not self._is_value(o)
+        )
+        return composed, [o for o in parsed if self._is_value(o)]
+
+    def composed(self, key: tuple[str, ...]) -> DictConfig:
+        """The full config (``hydra`` node included) for these group overrides."""
+        if key not in self._composed:
+            self._composed[key] = self.loader.load_sweep_config(self.master, list(key))
+        return self._composed[key]
+
+    def task(self, overrides: Sequence[str]) -> tuple[DictConfig, DictConfig]:
+        """(the job's task config with its value overrides applied, its full composed base)."""
+        key, values = self.split(overrides)
+        base = self.composed(key)
+        if key not in self._tasks:
+            self._tasks[key] = OmegaConf.masked_copy(base, [str(k) for k in base if k != "hydra"])
+        task = self._tasks[key].copy()
+        for override in values:
+            apply(task, override)
+        return task, base
+
+
+def apply(cfg: DictConfig, override: Override) -> None:
+    """Set ``key=value`` in a composed config, with Hydra's checks and messages."""
+    try:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    except OmegaConfBaseException as exc:
+        msg = f"Error merging override {override.input_line}"
+        raise ConfigError(msg) from exc
+
+
+def plan(
+    master: DictConfig,
+    loader: ConfigLoader,
+    params: Mapping[str, str],
+    arguments: Sequence[str],
+) -> tuple[list[Axis], list[Job]]:
+    """The sweep's axes and its validated jobs, or ConfigError for the first bad one."""
+    composer = Composer(master, loader)
+    sweep_axes = axes(params, arguments, composer.parser)
+    return sweep_axes, jobs(composer, grid(sweep_axes))
+
+
+def jobs(
+    composer: Composer, job_overrides: Sequence[Sequence[str]], first_num: int = 0
+) -> list[Job]:
+    """Every job of these overrides, composed and validated; ConfigError for the first bad one."""
+    launch = launch_dir(composer.master)
+    found = []
+    for num, overrides in enumerate(job_overrides, start=first_num):
+        task, base = composer.task(overrides)
+        job_settings = settings(task, launch, choices=base.hydra.runtime.choices)
+        found.append(_job(num, list(overrides), job_settings, base, task, launch))
+    check_plugins([job.settings for job in found])
+    check_writable("hydra.sweep.dir", launch / str(composer.master.hydra.sweep.dir))
+    return found
+
+
+def sweep_name(sweep_axes: Sequence[Axis]) -> str:
+    """The parent run's name: the axes actually swept (``init=zeros,small seed=range(3)``),
+    after the preset, if one was chosen."""
+    preset = [axis.values[0].partition("=")[2] for axis in sweep_axes if axis.key == "experiment"]
+    swept = " ".join(f"{axis.key}={axis.typed}" for axis in sweep_axes if axis.swept)
+    return ": ".join([*preset, swept or "one job"])
+
+
+def run_sweep(
+    master: DictConfig,
+    hydra_context: HydraContext,
+    launcher: Launcher,
+    params: Mapping[str, str],
+    arguments: Sequence[str],
+) -> list[Sequence[JobReturn]]:
+    """Validate every job, then (and only then) write: the sweep folder, the store, the
+    parent run; launch the jobs; end the parent run with the sweep's true status."""
+    sweep_axes, planned = plan(master, hydra_context.config_loader, params, arguments)
+    sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
+    tracking = planned[0].settings.tracking
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(master, sweep_dir / "multirun.yaml")
+    parent: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if tracking is not None:
+        from .tracking.sweep import parent_run
+
+        tags = {"shallownet.sweep_dir": str(sweep_dir)}
+        typed = {axis.key: axis.typed for axis in sweep_axes}
+        parent = parent_run(tracking, sweep_name(sweep_axes), typed, tags)
+    with parent:
+        if isinstance(launcher, JobLauncher):
+            returns = launcher.launch_jobs(planned)
+        else:  # Hydra's own launchers compose each job again from its overrides
+            returns = launcher.launch([list(job.overrides) for job in planned], initial_job_idx=0)
+        for ret in returns:
+            _ = ret.return_value  # a job whose task raised stops the sweep here
+    return [returns]
+
+
+@runtime_checkable
+class JobLauncher(Protocol):
+    """A launcher that takes validated jobs (shallownet's batched launcher)."""
+
+    def launch_jobs(self, jobs: Sequence[Job]) -> Sequence[JobReturn]: ...
+
+
+def _job(
+    num: int,
+    overrides: list[str],
+    job_settings: Settings,
+    base: DictConfig,
+    task: DictConfig,
+    launch: Path,
+) -> Job:
+    hydra_node = base.hydra.copy()
+    with open_dict(hydra_node):
+        hydra_node.job.num = num
+        hydra_node.job.id = f"{hydra_node.job.name}_{num}"
+        hydra_node.job.override_dirname = override_dirname(overrides, base)
+    root = OmegaConf.create({"hydra": hydra_node})
+    OmegaConf.copy_cache(from_config=base, to_config=root)
+    subdir = str(root.hydra.sweep.subdir)
+    output_dir = launch / str(root.hydra.sweep.dir) / subdir
+    return Job(
+        settings=job_settings,
+        label=job_settings.label(label_keys(overrides, job_settings)),
+        overrides=tuple(overrides),
+        num=num,
+        multirun=True,
+        output_dir=str(output_dir),
+        launch_dir=str(launch),
+        config_yaml=OmegaConf.to_yaml(task, resolve=True),
+    )
+
+
+def label_keys(overrides: Sequence[str], job_settings: Settings) -> list[str]:
+    """The record keys a job's overrides set, in the order typed (what its run name shows)."""
+    keys = [record_key(line.partition("=")[0]) for line in overrides]
+    return [key for key in dict.fromkeys(keys) if key in job_settings.record]
+
+
+class ValidateRun(Callback):
+    """Hydra callback: validate a single run before Hydra creates its output folder.
+
+    (A sweep is validated by the shallownet sweeper, before anything is written.)
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with abort_on_user_error():
             check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
-            validate(config, launch_dir(config))
+            tracking = validate(config, launch_dir(config)).tracking
+            if tracking is not None:
+                from .tracking.store import check_reachable
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not uses_basic_sweeper(config):
-            return  # other sweepers choose jobs as they go: each job validates itself
-        with abort_on_user_error():
-            check_writable("hydra.sweep.dir", launch_dir(config) / config.hydra.sweep.dir)
-            for job in job_configs(config):
-                validate(job, launch_dir(config))
+                check_reachable(tracking.uri)

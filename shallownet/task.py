@@ -1,203 +1,272 @@
-"""One job's life: its description, its MLflow run, training, and the record it leaves.
+"""One job's life, for every launcher: its run opened, training, its record, a true status.
 
-    spec = JobSpec.from_hydra(cfg, hydra_cfg)      # validated settings + where the job sits
-    tracked = open_run(spec)                       # None when tracking is off
-    result = job.run(spec.settings, callbacks)     # or trained together with others (batched)
-    return finish(spec, tracked, result)           # artifacts, status, summary line -> final cost
+    task(cfg)                 the Hydra task function: one job (any launcher), or the
+                              batch of jobs the batched launcher hands over in ``cfg.batch``
+    run(jobs)                 open each job's MLflow run, train the jobs together, record
+                              each one, end each run FINISHED or FAILED; the final costs
 
-The sequential Hydra task (:func:`run_task`) and the batched launcher share
-these steps, so both leave the same records.
+A job that breaks (its data, its plugin, its training, its record) fails
+alone, with the reason on its run; an interrupt ends every open run KILLED.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import logging
 import math
 import os
-import subprocess
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from . import job
-from .config import Settings, store_configs, validate
+from . import job as steps
+from .config import Settings, TrackingSettings, record_key, store_configs, validate
 from .errors import RunFailed
+from .network import Network
 from .plugin_modules import import_plugin_modules
 from .progress import Progress
-from .tracking.hydra_callback import PARENT_ENV
-from .tracking.run import PARENT_TAG, TrackedRun, settings_params
-from .tracking.skip import find_finished
-from .tracking.store import prepare, ui_command
+from .train import Callback, train_batch
+
+if TYPE_CHECKING:
+    from .tracking.run import TrackedRun
 
 log = logging.getLogger("shallownet")
 
+# The sweep's parent run, for the jobs of a sweep (launchers pass the environment on).
+PARENT_ENV = "SHALLOWNET_PARENT_RUN_ID"
+
 
 @dataclass(frozen=True)
-class JobSpec:
-    """A validated job and where it sits: its overrides, sweep position and output folder."""
+class Job:
+    """A validated job and where it sits: its run name, overrides, number and folder."""
 
     settings: Settings
-    overrides: list[str]
-    choices: dict[str, str]
+    label: str  # the run name: the values the job's overrides set
+    overrides: tuple[str, ...]
+    num: int
     multirun: bool
-    job_num: int
     output_dir: str
-    launch_dir: Path
-    config_yaml: str
-
-    @property
-    def label(self) -> str:
-        """The run name: the job's overrides, e.g. ``init=zeros,activation=tanh,seed=0``."""
-        return ",".join(self.overrides) or "defaults"
+    launch_dir: str
+    config_yaml: str  # the resolved config, recorded with the run
 
     @classmethod
-    def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> JobSpec:
-        """From a job's config (without its ``hydra`` node) and Hydra's node for the job."""
+    def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
+        """A job as any Hydra launcher runs it: its config (no ``hydra`` node) is validated."""
         launch = Path(hydra_cfg.runtime.cwd)
-        output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None) or str(
-            launch / hydra_cfg.sweep.dir / str(hydra_cfg.sweep.subdir)
-        )
+        job_settings = validate(cfg, launch, choices=hydra_cfg.runtime.choices)
+        overrides = tuple(str(o) for o in hydra_cfg.overrides.task)
+        keys = [record_key(line.partition("=")[0]) for line in overrides]
         return cls(
-            settings=validate(cfg, launch),
-            overrides=[str(o) for o in hydra_cfg.overrides.task],
-            choices={str(k): str(v) for k, v in hydra_cfg.runtime.choices.items()},
-            multirun=hydra_cfg.mode == RunMode.MULTIRUN,
-            job_num=int(hydra_cfg.job.get("num") or 0),
-            output_dir=str(output_dir),
-            launch_dir=launch,
+            settings=job_settings,
+            label=job_settings.label(k for k in dict.fromkeys(keys) if k in job_settings.record),
+            overrides=overrides,
+            num=int(hydra_cfg.job.get("num") or 0),
+            multirun=str(hydra_cfg.mode) == "RunMode.MULTIRUN",
+            output_dir=str(hydra_cfg.runtime.output_dir),
+            launch_dir=str(launch),
             config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         )
 
-    def params(self) -> dict[str, str]:
-        """The MLflow params: the flattened settings plus the Hydra options chosen."""
-        return settings_params(
-            self.settings,
-            {
-                "init_preset": self.choices.get("init"),
-                "activation_preset": self.choices.get("activation"),
-            },
+    def entry(self) -> dict[str, Any]:
+        """The job as plain data, for a batch config (see :func:`task`)."""
+        fields = asdict(self)
+        fields["overrides"] = list(self.overrides)
+        tracking = self.settings.tracking
+        fields["settings"] = json.dumps(
+            {"record": dict(self.settings.record), "tracking": tracking and asdict(tracking)}
         )
+        return fields
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> Job:
+        saved = json.loads(entry["settings"])
+        tracking = saved["tracking"] and TrackingSettings(**saved["tracking"])
+        fields = {**entry, "overrides": tuple(entry["overrides"])}
+        fields["settings"] = Settings(saved["record"], tracking)
+        return cls(**fields)
 
 
-def config_hash(params: dict[str, str]) -> str:
-    """Identifies a configuration across sweeps (used to skip finished ones)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+def task(cfg: DictConfig) -> float | list[float]:
+    """The Hydra task function: train and record one job, or every job of ``cfg.batch``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    import_plugin_modules()  # worker processes of parallel launchers start here
+    store_configs()
+    if "batch" in cfg:
+        entries = OmegaConf.to_container(cfg.batch)
+        assert isinstance(entries, list)
+        return run([Job.from_entry(entry) for entry in entries])
+    return run([Job.from_hydra(cfg, HydraConfig.get())])[0]
 
 
-@functools.cache  # the same for every job of a sweep
-def _git_commit(folder: Path) -> str | None:
+def run(jobs: Sequence[Job]) -> list[float]:
+    """Train the jobs together (the batched launcher gave them equal batch keys); record
+    each one; return their final costs (nan for a failed job)."""
+    tracked: dict[int, TrackedRun | None] = {}
+    costs: dict[int, float] = {}
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+        todo = []
+        for job in jobs:
+            done = _finished(job)
+            if done is None:
+                todo.append(job)
+                tracked[job.num] = _open_run(job)
+            else:
+                log.info("%s: skipped, already FINISHED as MLflow run %s", job.label, done[0])
+                costs[job.num] = done[1]
+        outcomes = _train(todo, tracked)
+        for job, outcome in zip(todo, outcomes, strict=True):
+            costs[job.num] = _record(job, tracked[job.num], outcome)
+    except BaseException:  # an interrupt, or a fault of the store: no run stays RUNNING
+        for run_ in tracked.values():
+            if run_ is not None:
+                run_.kill()
+        raise
+    return [costs[job.num] for job in jobs]
 
 
-def finished_cost(spec: JobSpec) -> tuple[str, float] | None:
-    """With ``tracking.skip_finished``: the id and final cost of an earlier FINISHED run
-    of this very configuration, if there is one."""
-    tracking = spec.settings.tracking
+def _finished(job: Job) -> tuple[str, float] | None:
+    """With ``tracking.skip_finished``: an earlier FINISHED run of this configuration."""
+    tracking = job.settings.tracking
     if tracking is None or not tracking.skip_finished:
         return None
-    return find_finished(MlflowClient(tracking.uri), prepare(tracking), config_hash(spec.params()))
+    from .tracking.skip import find_finished
+
+    return find_finished(tracking, job.settings.config_hash())
 
 
-def skipped(spec: JobSpec, run_id: str, final_cost: float) -> float:
-    """A job whose configuration already FINISHED: say so, return that run's final cost."""
-    log.info("%s: skipped, already FINISHED as MLflow run %s", spec.label, run_id)
-    return final_cost
-
-
-def open_run(spec: JobSpec) -> TrackedRun | None:
+def _open_run(job: Job) -> TrackedRun | None:
     """Create the job's MLflow run (a child of the sweep's parent run in a multirun)."""
-    tracking = spec.settings.tracking
-    if tracking is None:
+    if job.settings.tracking is None:
         return None
-    params = spec.params()
+    from .tracking.run import TrackedRun
+
     tags = {
-        "shallownet.overrides": spec.label,
-        "shallownet.config_hash": config_hash(params),
-        "shallownet.output_dir": spec.output_dir,
+        "shallownet.overrides": ",".join(job.overrides),
+        "shallownet.config_hash": job.settings.config_hash(),
+        "shallownet.output_dir": job.output_dir,
     }
     parent = os.environ.get(PARENT_ENV)
-    if spec.multirun and parent:
-        tags[PARENT_TAG] = parent
-        tags["shallownet.sweep_id"] = parent
-        tags["shallownet.job_num"] = str(spec.job_num)
-    commit = _git_commit(spec.launch_dir)
-    if commit:
-        tags["shallownet.git_commit"] = commit
-    client = MlflowClient(tracking.uri)
-    return TrackedRun(client, prepare(tracking), spec.settings, spec.label, tags, params)
+    if job.multirun and parent:
+        tags["shallownet.job_num"] = str(job.num)
+        return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir), parent=parent)
+    return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir))
 
 
-def fail(spec: JobSpec, tracked: TrackedRun | None, exc: Exception) -> float:
-    """A plugin or the data broke mid-run: record it; a sweep goes on, a single run stops."""
-    reason = f"{type(exc).__name__}: {exc}"
+def _train(
+    jobs: Sequence[Job], tracked: dict[int, TrackedRun | None]
+) -> list[steps.JobResult | Exception]:
+    """Each job's trained result, or the exception that stopped it (data, plugin, training)."""
+    if not jobs:
+        return []
+    try:
+        data = steps.load_data(jobs[0].settings)
+    except Exception as exc:
+        return [exc] * len(jobs)
+    outcomes: list[steps.JobResult | Exception] = []
+    members: list[tuple[int, Network]] = []
+    for k, job in enumerate(jobs):
+        try:
+            members.append((k, steps.build_network(job.settings, n_x=data.X.shape[0])))
+            outcomes.append(Exception("not trained"))
+        except Exception as exc:
+            outcomes.append(exc)
+    if not members:
+        return outcomes
+    label = jobs[0].label if len(jobs) == 1 else f"{len(members)} networks ({jobs[0].label} ...)"
+    try:
+        results = _train_together(
+            [jobs[k] for k, _ in members], [n for _, n in members], data, tracked, label
+        )
+    except Exception as exc:
+        if len(members) == 1:
+            outcomes[members[0][0]] = exc
+            return outcomes
+        log.warning(
+            "training %s raised %s: %s; training its jobs one by one",
+            label,
+            type(exc).__name__,
+            exc,
+        )
+        for k, _ in members:
+            outcomes[k] = _train([jobs[k]], tracked)[0]
+        return outcomes
+    for (k, _), result in zip(members, results, strict=True):
+        outcomes[k] = result
+    return outcomes
+
+
+def _train_together(
+    jobs: Sequence[Job],
+    nets: Sequence[Network],
+    data: steps.Data,
+    tracked: dict[int, TrackedRun | None],
+    label: str,
+) -> list[steps.JobResult]:
+    initials = [net.copy() for net in nets]
+    callbacks: list[list[Callback]] = []
+    for job in jobs:
+        run_ = tracked[job.num]
+        metrics = [run_.restart_metrics()] if run_ is not None else []
+        callbacks.append([steps.diagnostics(job.settings, data), *metrics])
+    callbacks[0].append(Progress(label))
+    histories = train_batch(
+        nets,
+        data.X,
+        data.Y,
+        [job.settings.learning_rate for job in jobs],
+        jobs[0].settings.iterations,
+        callbacks,
+    )
+    return [
+        steps.result(net, initial, data, history)
+        for net, initial, history in zip(nets, initials, histories, strict=True)
+    ]
+
+
+def _record(job: Job, tracked: TrackedRun | None, outcome: steps.JobResult | Exception) -> float:
+    """Record a job's outcome on its run, print its summary line; return its final cost."""
+    if isinstance(outcome, Exception):
+        reason = f"{type(outcome).__name__}: {outcome}"
+        if tracked is not None:
+            tracked.fail(reason)
+        if not job.multirun:
+            msg = f"{job.label}: run failed: {reason}"
+            raise RunFailed(msg) from outcome
+        log.error("%s: FAILED: %s", job.label, reason)
+        return math.nan
+    status = outcome.status
     if tracked is not None:
-        tracked.fail(reason)
-    if not spec.multirun:
-        msg = f"{spec.label}: run failed: {reason}"
-        raise RunFailed(msg) from exc
-    log.error("%s: FAILED: %s", spec.label, reason)
-    return math.nan
-
-
-def finish(spec: JobSpec, tracked: TrackedRun | None, result: job.JobResult) -> float:
-    """Record artifacts and status, print the summary line; return the final cost."""
-    status = result.status
-    if tracked is not None:
-        files = {"config.yaml": spec.config_yaml, "overrides.yaml": yaml.safe_dump(spec.overrides)}
-        status = tracked.finish(result, files, spec.label)
-    history = result.history
-    text = f"{spec.label}: {status}, final cost {history.final_cost:.6f}"
+        files = {"config.yaml": job.config_yaml, "overrides.yaml": _yaml_list(job.overrides)}
+        try:
+            status = tracked.finish(outcome, files, job.label)
+        except Exception as exc:  # the record itself failed: the run says so
+            tracked.fail(f"recording failed: {type(exc).__name__}: {exc}")
+            raise
+    history = outcome.history
+    text = f"{job.label}: {status}, final cost {history.final_cost:.6f}"
     if status == "FINISHED":
-        text += f", train accuracy {result.train_accuracy:.4f}"
-        if result.test_accuracy is not None:
-            text += f", test accuracy {result.test_accuracy:.4f}"
+        text += f", train accuracy {outcome.train_accuracy:.4f}"
+        if outcome.test_accuracy is not None:
+            text += f", test accuracy {outcome.test_accuracy:.4f}"
     else:
         text += f" ({history.failure_reason})"
-    tracking = spec.settings.tracking
+    tracking = job.settings.tracking
     if tracked is not None and tracking is not None:
         text += f"; MLflow run {tracked.run_id} in {tracking.uri}"
     log.info(text)
-    if not spec.multirun and tracking is not None:
+    if not job.multirun and tracking is not None:
+        from .tracking.store import ui_command
+
         log.info("  browse: %s", ui_command(tracking.uri))
-    if status == "FAILED" and not spec.multirun:
-        msg = f"{spec.label}: {history.failure_reason}"
+    if status == "FAILED" and not job.multirun:
+        msg = f"{job.label}: {history.failure_reason}"
         raise RunFailed(msg)
     return history.final_cost
 
 
-def run_task(cfg: DictConfig) -> float:
-    """The Hydra task: one job, trained on its own."""
-    import_plugin_modules()  # worker processes of parallel launchers start here
-    store_configs()
-    spec = JobSpec.from_hydra(cfg, HydraConfig.get())
-    data = job.load_data(spec.settings)
-    done = finished_cost(spec)
-    if done is not None:
-        return skipped(spec, *done)
-    tracked = open_run(spec)
-    callbacks = [Progress(spec.label), *([tracked.metrics] if tracked is not None else [])]
-    try:
-        try:
-            result = job.run(spec.settings, callbacks, data=data)
-        except Exception as exc:
-            return fail(spec, tracked, exc)
-        return finish(spec, tracked, result)
-    except KeyboardInterrupt:  # while training or while recording: the run ends KILLED
-        if tracked is not None:
-            tracked.kill()
-        raise
+def _yaml_list(items: Sequence[str]) -> str:
+    return "".join(f"- {json.dumps(item)}\n" for item in items) or "[]\n"

@@ -1,20 +1,32 @@
 """Full-batch gradient descent, the training history, and the callback hook.
 
+One loop trains one network or K networks of the same shapes together
+(:func:`train_batch`; :func:`train` is a batch of one). Stacked, ``W1``
+becomes ``(K, n_h, n_x)`` and the very same forward/backward code (written
+with ``.mT`` and ``axis=-1``) trains all K in one pass, paying numpy's
+per-call overhead once instead of K times. A batch of one is not stacked.
+
 The loop knows nothing about tracking or diagnostics: those attach as
 callbacks, called every ``callback.every`` steps (and at the last step) with
 the :class:`TrainState` *before* that step's update, so a callback sees the
 parameters that produced ``cost[step]`` and the gradients about to be applied.
+Each network keeps its own :class:`History`, callbacks and fate: one whose
+cost turns non-finite is frozen at that step and marked FAILED; the others
+carry on.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .batch import check_compatible, member_view, stack, unstack
 from .network import Array, Network, Params, backward, cost, forward
 
 if TYPE_CHECKING:
@@ -164,34 +176,111 @@ def train(
         parameters become non-finite stops there, with ``history.status ==
         "FAILED"`` and the step and reason recorded.
     """
-    _check_hyperparameters(learning_rate, iterations)
-    X, Y = net.check_data(X, Y)
-    history = History(cost=np.empty(iterations, dtype=net.dtype))
-    state = TrainState(net, X, Y, history, learning_rate, iterations)
-    last = iterations - 1
-    for cb in callbacks:
-        cb.on_train_begin(state)
+    return train_batch([net], X, Y, [learning_rate], iterations, [callbacks])[0]
 
-    params, g = net.params, net.g
-    # Overflow and nan are handled explicitly below: they mark the run FAILED.
+
+def train_batch(
+    nets: Sequence[Network],
+    X: object,
+    Y: object,
+    learning_rates: Sequence[float],
+    iterations: int,
+    callbacks: Sequence[Sequence[Callback]] | None = None,
+) -> list[History]:
+    """Train several networks together; each gets the numbers :func:`train` gives it alone.
+
+    Parameters
+    ----------
+    nets : list of Network
+        Same ``n_x``, ``hidden``, activation (and its parameters) and dtype;
+        initializers and seeds may differ.
+    X : array, shape (n_x, m)
+    Y : array, shape (1, m), labels 0/1
+    learning_rates : list of float, one per network
+    iterations : int
+    callbacks : list of lists of Callback, one list per network
+
+    Returns
+    -------
+    list of History, one per network
+    """
+    K = len(nets)
+    if K == 0:
+        return []
+    check_compatible(nets)
+    if len(learning_rates) != K:
+        msg = f"learning_rates needs one value per network ({K}), got {len(learning_rates)}"
+        raise ValueError(msg)
+    for lr in learning_rates:
+        _check_hyperparameters(lr, iterations)
+    member_callbacks = [list(cbs) for cbs in callbacks] if callbacks is not None else [[]] * K
+    if len(member_callbacks) != K:
+        msg = f"callbacks needs one list per network ({K}), got {len(member_callbacks)}"
+        raise ValueError(msg)
+    X, Y = nets[0].check_data(X, Y)
+    g, dtype = nets[0].g, nets[0].dtype
+
+    # One network trains on its own parameters; K > 1 train on a stack of them.
+    stacked = K > 1
+    params = stack(nets) if stacked else nets[0].params
+    rates: Any = (
+        np.array(learning_rates, dtype=dtype).reshape(K, 1, 1) if stacked else learning_rates[0]
+    )
+    costs = np.empty((K, iterations), dtype=dtype)
+    histories = [History(cost=costs[k]) for k in range(K)]
+    states = [
+        TrainState(net, X, Y, histories[k], learning_rates[k], iterations)
+        for k, net in enumerate(nets)
+    ]
+    for state, cbs in zip(states, member_callbacks, strict=True):
+        for cb in cbs:
+            cb.on_train_begin(state)
+    everies = [cb.every for cbs in member_callbacks for cb in cbs]
+    # callbacks can only be due on multiples of the gcd of their periods (and the last step)
+    period = reduce(math.gcd, everies) if everies else iterations
+    last = iterations - 1
+    alive = np.ones(K, dtype=bool)
+    all_alive = True
+
+    # Overflow and nan are handled explicitly below: they mark a network FAILED.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(iterations):
             Z, A = forward(params, X, g)
-            J = cost(Z[-1], Y)
-            if not np.isfinite(J):
-                history.diverge(i, float(J), learning_rate)
-                break
-            history.cost[i] = J
+            J = cost(Z[-1], Y)  # a scalar for one network, shape (K,) for a stack
+            finite = np.isfinite(J)
+            if not finite.all():
+                for k in np.flatnonzero(alive & ~finite.reshape(K)).tolist():
+                    histories[k].diverge(i, float(np.reshape(J, K)[k]), learning_rates[k])
+                    alive[k] = False
+                all_alive = False
+                if not alive.any():
+                    break
+            costs[:, i] = J
             grads = backward(params, Z, A, Y, g)
-            for cb in callbacks:
-                if i % cb.every == 0 or i == last:
-                    state.step, state.cost, state.grads = i, float(J), grads
-                    state.Z, state.A = Z, A
-                    cb.on_step(state)
-            for key, value in params.items():
-                value -= learning_rate * grads["d" + key]
+            if i % period == 0 or i == last:
+                for k in np.flatnonzero(alive).tolist():
+                    due = [cb for cb in member_callbacks[k] if i % cb.every == 0 or i == last]
+                    if due:
+                        state = states[k]
+                        state.step = i
+                        state.cost = float(np.reshape(J, K)[k])
+                        state.grads, state.Z, state.A = member_view(grads, Z, A, k, stacked)
+                        for cb in due:
+                            cb.on_step(state)
+            if all_alive:
+                for key, value in params.items():
+                    value -= rates * grads["d" + key]
+            else:  # frozen members keep the parameters they diverged with
+                for key, value in params.items():
+                    value[alive] -= rates[alive] * grads["d" + key][alive]
+
         Z, _ = forward(params, X, g)
-        history.close(float(cost(Z[-1], Y)), params, iterations)
-    for cb in callbacks:
-        cb.on_train_end(state)
-    return history
+        final = np.reshape(cost(Z[-1], Y), K)
+    if stacked:
+        unstack(nets)
+    for k, net in enumerate(nets):
+        histories[k].cost = histories[k].cost.copy()  # a row of `costs`, cut at divergence
+        histories[k].close(float(final[k]), net.params, iterations)
+        for cb in member_callbacks[k]:
+            cb.on_train_end(states[k])
+    return histories

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import shallownet as sn
-from shallownet.batch import train_batch
 from shallownet.network import Array
+from shallownet.train import train_batch
 
 
 def _members() -> list[tuple[str, dict[str, float], int, float]]:

@@ -38,7 +38,8 @@ def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
         stores[launcher] = f"sqlite:///{folder}/mlflow.db"
         job_dirs = sorted(p.name for p in folder.glob("multirun/*/*/[0-9]*"))
         assert len(job_dirs) == 24
-        assert all((folder.glob(f"multirun/*/*/{d}/.hydra/config.yaml")) for d in job_dirs)
+        configs = [list(folder.glob(f"multirun/*/*/{d}/.hydra/config.yaml")) for d in job_dirs]
+        assert all(len(found) == 1 for found in configs), configs
     basic, batched = _children(stores["basic"]), _children(stores["batched"])
     assert len(basic) == 24
     assert basic.keys() == batched.keys()
@@ -82,7 +83,7 @@ def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:
         plugins=str(REPO / "tests" / "faulty_plugins.py"),
     )
     assert result.returncode == 0, result.stderr
-    assert "running its jobs one by one" in result.stdout + result.stderr
+    assert "training its jobs one by one" in result.stdout + result.stderr
     runs = _children(f"sqlite:///{tmp_path}/mlflow.db")
     assert len(runs) == 4  # the discarded batch attempt left no runs behind
     failed = {n: r for n, r in runs.items() if r.info.status == "FAILED"}
@@ -93,5 +94,5 @@ def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:
         assert (
             run.data.tags["failure_reason"] == "RuntimeError: faulty activation: |z| grew past 5"
         )
-        assert run.data.params["init_preset"] == "large"
+        assert run.data.params["init"] == "large"
     assert all(math.isfinite(r.data.metrics["final_cost"]) for r in finished.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from .cli_helpers import CUSTOM_PLUGINS, REPO, run_cli, written
+from .store_helpers import parents_and_children
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 TINY = ("train.iterations=20", "tracking=none")
@@ -54,7 +56,7 @@ def test_single_run_prints_one_summary_line(tmp_path: Path) -> None:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     match = re.fullmatch(
-        r"train\.iterations=300,tracking=none: FINISHED, final cost (\S+), train accuracy (\S+)",
+        r"train\.iterations=300: FINISHED, final cost (\S+), train accuracy (\S+)",
         lines[0],
     )
     assert match is not None, lines[0]
@@ -82,13 +84,25 @@ def test_sweep_runs_the_grid_in_predictable_directories(tmp_path: Path) -> None:
     assert sum("FINISHED" in line for line in result.stdout.splitlines()) == 9
 
 
-def test_main_study_is_the_default_sweep(tmp_path: Path) -> None:
-    result = run_cli("-m", "train.iterations=5", "tracking=none", cwd=tmp_path)
+def test_main_study_is_one_short_command(tmp_path: Path) -> None:
+    result = run_cli("-m", "experiment=main", "train.iterations=5", "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dirs = _job_dirs(tmp_path)
     assert len(dirs) == 45  # zeros/small/large x sigmoid/tanh/relu x 5 seeds
-    combos = {tuple(sorted(d.split("_", 1)[1].split(",")[:3])) for d in dirs}
+    combos = {tuple(sorted(d.split("_", 1)[1].split(",")[:4])) for d in dirs}
     assert len(combos) == 45
+
+
+def test_a_sweep_is_exactly_the_grid_typed(tmp_path: Path) -> None:
+    result = run_cli("-m", "train.learning_rate=0.5,1.2", "train.iterations=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(_job_dirs(tmp_path)) == 2
+    parents, children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert [p.info.run_name for p in parents] == ["train.learning_rate=0.5,1.2"]
+    assert sorted(c.info.run_name for c in children) == [
+        "train.learning_rate=0.5,train.iterations=5",
+        "train.learning_rate=1.2,train.iterations=5",
+    ]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -169,11 +183,15 @@ def test_job_returns_its_final_cost(tmp_path: Path) -> None:
         "seed=0,1",
         *TINY,
         "+hydra.callbacks.record._target_=tests.record_returns.RecordReturns",
+        "hydra.launcher.n_jobs=1",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     printed = [float(m) for m in re.findall(r"final cost (\S+?),", result.stdout)]
-    returned = [float(x) for x in (tmp_path / "returns.txt").read_text().split()]
+    # the batched launcher runs the task once per group: its return lists the jobs' costs
+    lines = (tmp_path / "returns.txt").read_text().splitlines()
+    returned = [c for line in lines for c in ast.literal_eval(line)]
+    assert len(lines) == 1
     assert len(returned) == 2
     assert all(math.isfinite(c) for c in returned)
     assert returned == pytest.approx(printed, abs=1e-6)

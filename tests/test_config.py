@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,14 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import shallownet as sn
-from shallownet.config import Settings, store_configs, validate
+from shallownet.config import ModelConfig, Settings, TrainConfig, store_configs, text, validate
 from shallownet.errors import ConfigError
 from shallownet.network import Array
 from shallownet.plugin_modules import import_plugin_modules
-from shallownet.sweep import job_configs
+from shallownet.sweep import plan
 
 from .cli_helpers import CUSTOM_PLUGINS
 
@@ -46,7 +47,8 @@ def hydra_conf() -> Iterator[None]:
 
 
 def _compose(*overrides: str) -> DictConfig:
-    return compose("config", overrides=list(overrides))
+    """The config as the command line composes it, with Hydra's node (the options chosen)."""
+    return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
 def _settings(*overrides: str) -> Settings:
@@ -123,13 +125,13 @@ def test_a_plugin_registered_later_becomes_an_option() -> None:
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_and_validates(preset: str) -> None:
     cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
-    assert isinstance(params, dict)
+    params = {str(k): str(v) for k, v in cfg.hydra.sweeper.params.items()}
     assert params, f"{preset} sweeps nothing"
-    jobs = job_configs(cfg)  # every job of the sweep, as the basic sweeper composes it
+    loader = GlobalHydra.instance().config_loader()
+    axes, jobs = plan(cfg, loader, params, [f"experiment={preset}"])  # every job, validated
     assert len(jobs) >= 4
-    for job in jobs:
-        validate(job, Path.cwd())
+    assert [axis.key for axis in axes if axis.swept] == list(params)
+    assert len({job.settings.config_hash() for job in jobs}) == len(jobs)
 
 
 def test_presets_open_with_their_command() -> None:
@@ -189,3 +191,60 @@ def test_bad_values_give_one_line(overrides: tuple[str, ...], message: str) -> N
     with pytest.raises(ConfigError, match=message) as info:
         _settings(*overrides)
     assert "\n" not in str(info.value)
+
+
+def _changed(value: object) -> object:
+    """Another valid value of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2
+    if isinstance(value, list):
+        return [n + 1 for n in value]
+    if value is None:
+        return 7
+    return {"float64": "float32"}[str(value)]
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_every_setting_reaches_the_params_the_hash_and_the_batch_key() -> None:
+    base = _settings("data=circles")  # circles has every kind of data parameter
+    schema = {
+        f"{s}.{f.name}"
+        for s, c in (("model", ModelConfig), ("train", TrainConfig))
+        for f in fields(c)
+    }
+    assert schema | {"seed", "data.test_seed"} <= set(base.record)
+    for key, value in base.record.items():
+        if key in ("data", "init", "activation") or key.endswith(".name"):
+            continue  # options, tested below
+        new = _changed(value)
+        changed = _settings("data=circles", f"{key}={text(new)}")
+        assert changed.params()[key] == text(new), key
+        assert changed.params()[key] != base.params()[key], key
+        assert changed.config_hash() != base.config_hash(), key
+        same_batch = changed.batch_key() == base.batch_key()
+        assert same_batch == (key in ("seed", "train.learning_rate") or key.startswith("init.")), (
+            key
+        )
+    options = _settings("data=circles", "init=large")
+    assert options.config_hash() != base.config_hash()
+    assert options.batch_key() == base.batch_key()  # initializers can be trained together
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_params_use_the_names_typed() -> None:
+    params = _settings("init=small").params()
+    assert list(params)[:4] == ["seed", "data", "data.name", "data.n_samples"]
+    assert (params["init"], params["init.name"], params["init.scale"]) == (
+        "small",
+        "normal",
+        "0.01",
+    )
+    assert params["activation"] == "tanh"
+    assert params["model.hidden"] == "[4]"
+    assert _settings("init=he").params()["init"] == "he"
+    # a registered plugin without a preset is typed, stored and reported by its key
+    assert _settings("init=normal", "init.scale=0.5").params()["init"] == "normal"

@@ -41,7 +41,7 @@ def _check_forty(uri: str) -> None:
     statuses: Counter[str] = Counter()
     for child in children:
         p = child.data.params
-        diverges = p["activation"] == "relu" and p["learning_rate"] == "1000000.0"
+        diverges = p["activation"] == "relu" and p["train.learning_rate"] == "1000000.0"
         expected = "FAILED" if diverges else "FINISHED"
         assert child.info.status == expected, child.info.run_name
         statuses[expected] += 1

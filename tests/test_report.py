@@ -36,7 +36,7 @@ def _runs() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "run_id": ["a", "b", "c"],
-            "init_preset": ["small", "zeros", "small"],
+            "init": ["small", "zeros", "small"],
             "seed": [0, 0, 1],
             "status": ["FINISHED", "FINISHED", "FAILED"],
             "final_cost": [0.3, 0.69, 0.1],
@@ -56,11 +56,11 @@ def test_steps_to_threshold() -> None:
 
 
 def test_comparison_medians_and_ranges_over_seeds() -> None:
-    runs = per_run(_runs(), _curves(), ["init_preset", "seed"], threshold=0.3)
-    assert list(runs.columns[:4]) == ["run_id", "init_preset", "seed", "status"]
+    runs = per_run(_runs(), _curves(), ["init", "seed"], threshold=0.3)
+    assert list(runs.columns[:4]) == ["run_id", "init", "seed", "status"]
     assert runs["test_accuracy"].isna().all()  # no test set: the column is there, empty
-    table = comparison(runs, ["init_preset"])
-    assert list(table["init_preset"]) == ["small", "zeros"]  # in sweep order
+    table = comparison(runs, ["init"])
+    assert list(table["init"]) == ["small", "zeros"]  # in sweep order
     small = table.iloc[0]
     assert (small["runs"], small["failed"], small["reached"]) == (2, 1, 2)
     assert small["final_cost_median"] == pytest.approx(0.2)
@@ -72,8 +72,8 @@ def test_comparison_medians_and_ranges_over_seeds() -> None:
 
 
 def test_readable_cells_and_markdown() -> None:
-    runs = per_run(_runs(), _curves(), ["init_preset", "seed"], threshold=0.3)
-    text = readable(comparison(runs, ["init_preset"]), ["init_preset"], 0.3)
+    runs = per_run(_runs(), _curves(), ["init", "seed"], threshold=0.3)
+    text = readable(comparison(runs, ["init"]), ["init"], 0.3)
     assert list(text.columns[:4]) == ["init", "runs", "failed", "reached cost<0.3"]
     assert text.loc[0, "final cost"] == "0.2 [0.1–0.3]"
     assert text.loc[1, "final cost"] == "0.69"
@@ -101,21 +101,19 @@ def test_report_on_a_real_sweep(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     sweep = load_sweep(uri)
     assert len(sweep.runs) == 12
-    assert sweep.keys == ["init_preset", "activation_preset", "seed"]
-    assert sweep.group_keys == ["init_preset", "activation_preset"]
+    assert sweep.keys == ["init", "activation", "seed"]
+    assert sweep.group_keys == ["init", "activation"]
     assert set(sweep.curves.columns) == {"run_id", "step", "value"}
     assert len(sweep.curves) == 12 * 32  # steps 0, 10, ..., 290, 299 and 300
     runs = per_run(sweep.runs, sweep.curves, sweep.keys)
     table = comparison(runs, sweep.group_keys)
     assert len(table) == 4
     assert set(table["runs"]) == {3}
-    zeros_tanh = table[(table.init_preset == "zeros") & (table.activation_preset == "tanh")].iloc[
-        0
-    ]
+    zeros_tanh = table[(table.init == "zeros") & (table.activation == "tanh")].iloc[0]
     assert zeros_tanh["final_cost_median"] == pytest.approx(math.log(2), abs=1e-12)
     assert zeros_tanh["distinct_units_median"] == 1
-    small_tanh = runs[(runs.init_preset == "small") & (runs.activation_preset == "tanh")]
-    row = table[(table.init_preset == "small") & (table.activation_preset == "tanh")].iloc[0]
+    small_tanh = runs[(runs.init == "small") & (runs.activation == "tanh")]
+    row = table[(table.init == "small") & (table.activation == "tanh")].iloc[0]
     assert row["final_cost_median"] == pytest.approx(small_tanh["final_cost"].median())
     assert row["final_cost_max"] == pytest.approx(small_tanh["final_cost"].max())
 
@@ -129,7 +127,7 @@ def test_report_on_a_real_sweep(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     assert (out / "cost_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv = pd.read_csv(out / "table.csv")
-    assert list(csv["init_preset"]) == ["zeros", "zeros", "small", "small"]
+    assert list(csv["init"]) == ["zeros", "zeros", "small", "small"]
     client = MlflowClient(uri)
     attached = {a.path for a in client.list_artifacts(sweep.parent_id, "report")}
     assert attached == {

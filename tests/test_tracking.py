@@ -41,16 +41,15 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
     for child in children:
         p = child.data.params
         assert child.info.status == "FINISHED"
-        assert p["init"] in {"zeros", "normal"}
+        # the names typed: init=small is params.init = 'small'; its plugin has its own keys
+        assert p["init"] in {"zeros", "small", "large"}
+        assert p["init.name"] == ("zeros" if p["init"] == "zeros" else "normal")
+        assert p.get("init.scale") == {"zeros": None, "small": "0.01", "large": "1.0"}[p["init"]]
+        assert p["activation"] == p["activation.name"]
         assert p["activation"] in {"sigmoid", "tanh", "relu"}
-        assert (p["data"], p["hidden"], p["learning_rate"], p["iterations"], p["seed"]) == (
-            "flower",
-            "[4]",
-            "1.2",
-            "200",
-            "0",
-        )
-        assert p["init_preset"] in {"zeros", "small", "large"}
+        keys = ("data", "model.hidden", "train.learning_rate", "train.iterations", "seed")
+        assert tuple(p[k] for k in keys) == ("flower", "[4]", "1.2", "200", "0")
+        assert (p["data.test_samples"], p["data.test_seed"]) == ("0", "null")
         assert child.data.tags["shallownet.job_num"].isdigit()
         assert child.data.tags["shallownet.version"] == "0.1.0"
         # 200 steps, diagnostics every 10: curve points at 0, 10, ..., 190, the last step 199,
@@ -92,8 +91,9 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
             large.data.metrics["mean_gprime_init"] < 0.8 * small.data.metrics["mean_gprime_init"]
         )
     # filterable as in the UI
-    zeros = client.search_runs([parent.info.experiment_id], "params.init = 'zeros'")
-    assert len(zeros) == 3
+    for init in ("zeros", "small", "large"):
+        found = client.search_runs([parent.info.experiment_id], f"params.init = '{init}'")
+        assert len(found) == 3, init
     assert "mlflow ui --backend-store-uri " + uri in result.stdout
 
 
@@ -127,7 +127,7 @@ def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     _, children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
-    by_lr = {c.data.params["learning_rate"]: c for c in children}
+    by_lr = {c.data.params["train.learning_rate"]: c for c in children}
     assert by_lr["1.2"].info.status == "FINISHED"
     failed = by_lr["1000000.0"]
     assert failed.info.status == "FAILED"

@@ -7,7 +7,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..figures import cost_axis, new_figure
-from .keys import display_name
 from .tables import groups
 
 COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d"]
@@ -15,7 +14,7 @@ COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c
 
 def _label(keys: list[str], values: tuple[object, ...]) -> str:
     pairs = zip(keys, values, strict=True)
-    return ", ".join(f"{display_name(k)}={v}" for k, v in pairs) or "all runs"
+    return ", ".join(f"{k}={v}" for k, v in pairs) or "all runs"
 
 
 def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figure:

@@ -14,8 +14,8 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from ..config import record_key
 from ..errors import ConfigError
-from .keys import OVERRIDE_TO_COLUMN
 
 
 @dataclass
@@ -82,7 +82,7 @@ def swept_keys(parent: Run, runs: pd.DataFrame) -> list[str]:
     for name in parent.data.params:
         if not name.startswith("sweep."):
             continue
-        column = OVERRIDE_TO_COLUMN.get(name[len("sweep.") :], name[len("sweep.") :])
+        column = record_key(name[len("sweep.") :])
         if column in runs.columns and len(set(runs[column])) > 1:
             keys.append(column)
     return keys
@@ -113,7 +113,7 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
     if runs.empty:
         msg = f"sweep {parent.info.run_id} has no runs"
         raise ConfigError(msg)
-    for column in ("seed", "iterations"):
+    for column in ("seed", "train.iterations"):
         if column in runs.columns:
             runs[column] = pd.to_numeric(runs[column])
     return Sweep(

@@ -12,8 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from .keys import display_name
-
 DEFAULT_THRESHOLD = 0.3
 
 # per-run column -> (heading, source column in the runs frame)
@@ -99,7 +97,7 @@ def readable(
     table: pd.DataFrame, by: list[str], threshold: float = DEFAULT_THRESHOLD
 ) -> pd.DataFrame:
     """The comparison as text cells: ``median [min–max]`` over seeds."""
-    out = table[by].astype(str).rename(columns=display_name)
+    out = table[by].astype(str)
     out["runs"] = table["runs"].astype(str)
     if (table["failed"] > 0).any():
         out["failed"] = table["failed"].astype(str)

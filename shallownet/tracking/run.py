@@ -8,12 +8,13 @@ of points; the full-resolution history goes into the ``history.csv`` artifact.
 
 from __future__ import annotations
 
+import functools
 import math
+import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -21,33 +22,22 @@ from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_B
 
 from .. import __version__
 from ..config import Settings
-from ..figures import save_run_figures
 from ..job import JobResult
 from ..train import Callback, TrainState
-from .store import retry
+from .store import prepare, retry
 
 PARENT_TAG = "mlflow.parentRunId"
 
 
-def settings_params(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The flattened run configuration, with plugin names directly under their group key."""
-    params: dict[str, Any] = {
-        "seed": settings.seed,
-        "data": settings.data.name,
-        **{f"data.{k}": v for k, v in settings.data.params.items()},
-        "data.test_samples": settings.test_samples,
-        "init": settings.init.name,
-        **{f"init.{k}": v for k, v in settings.init.params.items()},
-        "activation": settings.activation.name,
-        **{f"activation.{k}": v for k, v in settings.activation.params.items()},
-        "hidden": list(settings.hidden),
-        "dtype": settings.dtype,
-        "learning_rate": settings.learning_rate,
-        "iterations": settings.iterations,
-        "diagnostics_every": settings.diagnostics_every,
-        **dict(extra or {}),
-    }
-    return {key: str(value) for key, value in params.items()}
+@functools.cache  # the same for every job of a sweep
+def _git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 class MlflowMetrics(Callback):
@@ -108,27 +98,38 @@ class TrackedRun:
 
     def __init__(
         self,
-        client: MlflowClient,
-        experiment_id: str,
         settings: Settings,
         run_name: str,
         tags: Mapping[str, str],
-        params: Mapping[str, str],
+        launch_dir: Path,
+        parent: str | None = None,
     ) -> None:
-        assert settings.tracking is not None
-        self.client, self.settings = client, settings
+        tracking = settings.tracking
+        assert tracking is not None
+        self.client, self.settings = MlflowClient(tracking.uri), settings
         all_tags = {"shallownet.version": __version__, **tags}
-        run = retry(client.create_run, experiment_id, run_name=run_name, tags=all_tags)
+        if parent is not None:
+            all_tags[PARENT_TAG] = parent
+        commit = _git_commit(launch_dir)
+        if commit:
+            all_tags["shallownet.git_commit"] = commit
+        run = retry(self.client.create_run, prepare(tracking), run_name=run_name, tags=all_tags)
         self.run_id: str = run.info.run_id
-        items = [Param(k, v[:6000]) for k, v in params.items()]
+        self.ended = False  # set once the run has its final status
+        items = [Param(k, v[:6000]) for k, v in settings.params().items()]
         for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
             retry(
-                client.log_batch,
+                self.client.log_batch,
                 self.run_id,
                 params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH],
             )
-        self.metrics = MlflowMetrics(client, self.run_id, settings.tracking.log_every)
-        self.ended = False  # set once the run has its final status
+        self.metrics = self.restart_metrics()
+
+    def restart_metrics(self) -> MlflowMetrics:
+        """A fresh metrics callback for (another attempt at) training this run."""
+        assert self.settings.tracking is not None
+        self.metrics = MlflowMetrics(self.client, self.run_id, self.settings.tracking.log_every)
+        return self.metrics
 
     def finish(self, result: JobResult, files: Mapping[str, str], title: str) -> str:
         """Log artifacts and summary metrics; end the run FINISHED or FAILED; return the status."""
@@ -162,6 +163,8 @@ class TrackedRun:
             for name, text in files.items():
                 (folder / name).write_text(text)
             if tracking.figures:
+                from ..figures import save_run_figures
+
                 X, Y = result.data.X, result.data.Y
                 save_run_figures(
                     folder / "figures", result.net, result.initial, history, X, Y, title
@@ -180,11 +183,6 @@ class TrackedRun:
         self.metrics.flush()
         retry(self.client.log_batch, self.run_id, tags=[RunTag("failure_reason", reason[:5000])])
         retry(self.client.set_terminated, self.run_id, "FAILED")
-        self.ended = True
-
-    def discard(self) -> None:
-        """Delete a run that will be recorded again (a batch retried job by job)."""
-        retry(self.client.delete_run, self.run_id)
         self.ended = True
 
     def kill(self) -> None:

@@ -6,13 +6,14 @@ import math
 
 from mlflow.tracking import MlflowClient
 
+from ..config import TrackingSettings
+from .store import prepare
 
-def find_finished(
-    client: MlflowClient, experiment_id: str, config_hash: str
-) -> tuple[str, float] | None:
+
+def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, float] | None:
     """The id and final cost of a FINISHED run with this config hash, newest first; else None."""
-    runs = client.search_runs(
-        [experiment_id],
+    runs = MlflowClient(tracking.uri).search_runs(
+        [prepare(tracking)],
         filter_string=(
             f"tags.`shallownet.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'"
         ),

@@ -1,1 +1,0 @@
-"""Hydra launcher plugin ``hydra/launcher=batched``: sweeps of small networks trained together."""
