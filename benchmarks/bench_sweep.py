@@ -43,7 +43,8 @@ def plan_time(*arguments: str) -> tuple[float, int]:
     store_configs()
     register_plugins()
     with initialize_config_module("shallownet.conf", version_base="1.3"):
-        cfg = compose("config", overrides=list(arguments), return_hydra_config=True)
+        presets = [a for a in arguments if a.startswith("experiment=")]  # not a sweep
+        cfg = compose("config", overrides=presets, return_hydra_config=True)
         params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.params or {}).items()}
         start = time.perf_counter()
         _, jobs = plan(cfg, GlobalHydra.instance().config_loader(), params, list(arguments))

@@ -36,7 +36,7 @@ def settings(folder: Path, *overrides: str) -> Settings:
 
 def one_run(s: Settings, folder: Path) -> None:
     """One job through the lifecycle every launcher uses (shallownet.task.run)."""
-    job = Job(s, "bench", (), 0, False, str(folder), str(folder), "{}")
+    job = Job(s, "bench", (), 0, False, str(folder), str(folder), {})
     run([job])
 
 

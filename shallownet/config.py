@@ -192,16 +192,20 @@ def store_configs() -> None:
 
     Plugins that have a YAML file in ``conf/<group>/`` are described there;
     every other registered plugin gets a node ``{name: <key>, <param>: <default>}``.
-    Call again after registering plugins (it only adds what is missing).
+    Call again after registering or unregistering plugins: the options follow.
     """
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
     for group, registry in PLUGIN_GROUPS.items():
         yaml = _yaml_options(group)
-        for name in registry.names():
-            if name not in yaml:
-                node = {"name": name, **plugin_parameters(group, name)}
-                cs.store(group=group, name=name, node=node, provider="shallownet")
+        names = set(registry.names())
+        stored = cs.repo.get(group, {})
+        for file, node in list(stored.items()):
+            if node.provider == "shallownet" and file.removesuffix(".yaml") not in names:
+                del stored[file]  # unregistered since
+        for name in sorted(names - yaml):
+            node = {"name": name, **plugin_parameters(group, name)}
+            cs.store(group=group, name=name, node=node, provider="shallownet")
 
 
 # -- the settings record ------------------------------------------------------------
@@ -378,18 +382,33 @@ def settings(
     are the group options chosen (``init: small``), by default read from the
     config's ``hydra.runtime.choices``.
     """
-    ours = [str(key) for key in cfg if key not in ("hydra",)]
-    masked = OmegaConf.masked_copy(cfg, ours)
-    for key in sorted(OmegaConf.missing_keys(masked)):
-        _invalid(key, "???", f"a value is required; add {key}=... to the command")
+    masked = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
     raw = OmegaConf.to_container(masked, resolve=True)
     assert isinstance(raw, dict)
     if choices is None:
         choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}
+    return settings_from({str(k): v for k, v in raw.items()}, launch_dir, choices)
 
+
+def _missing(node: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Keys whose value is still MISSING (``???``)."""
+    found = []
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            found += _missing(value, f"{prefix}{key}.")
+        elif value == "???":
+            found.append(f"{prefix}{key}")
+    return found
+
+
+def settings_from(
+    raw: Mapping[str, Any], launch_dir: Path, choices: Mapping[str, Any]
+) -> Settings:
+    """:func:`settings` of a task config given as plain, resolved containers."""
+    for key in sorted(_missing(raw)):
+        _invalid(key, "???", f"a value is required; add {key}=... to the command")
     record: dict[str, Any] = {}
-    for node_key, value in raw.items():
-        key = str(node_key)
+    for key, value in raw.items():
         if key in NOT_RECORDED:
             continue
         if key in PLUGIN_GROUPS:

@@ -17,6 +17,7 @@ the launcher, the task and the tracking.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import os
 import re
@@ -35,7 +36,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Settings, check_plugins, record_key, settings, validate
+from .config import Settings, check_plugins, record_key, settings_from, validate
 from .errors import ConfigError, abort_on_user_error
 from .task import Job
 
@@ -100,17 +101,32 @@ def grid(sweep_axes: Sequence[Axis]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*(axis.values for axis in sweep_axes))]
 
 
-def override_dirname(overrides: Sequence[str], config: DictConfig) -> str:
-    """``hydra.job.override_dirname`` as Hydra builds it: sorted, excluded keys left out."""
-    spec = config.hydra.job.config.override_dirname
-    excluded = set(spec.exclude_keys)
+def override_dirname(overrides: Sequence[str], spec: Mapping[str, Any]) -> str:
+    """``hydra.job.override_dirname`` as Hydra builds it from ``hydra.job.config.
+    override_dirname`` (``spec``): sorted, excluded keys left out."""
+    excluded = set(spec["exclude_keys"])
     lines = sorted(line for line in overrides if line.partition("=")[0] not in excluded)
-    return re.sub("=", spec.kv_sep, spec.item_sep.join(lines))
+    return re.sub("=", spec["kv_sep"], spec["item_sep"].join(lines))
+
+
+@dataclass
+class _Base:
+    """One composition (a set of group choices) and what every job composed from it shares."""
+
+    config: DictConfig  # the full config, ``hydra`` node included
+    task: DictConfig  # its task part (struct, typed), where value overrides are checked
+    plain: dict[str, Any]  # its task part, resolved, as plain containers
+    interpolated: bool  # the task part interpolates: jobs need OmegaConf to resolve
+    sweep_dir: str
+    job_node: dict[str, Any]  # hydra.job, unresolved: for each job's subdir
+    subdir: str  # hydra.sweep.subdir, unresolved
 
 
 class Composer:
-    """Compose a job's config: Hydra composes each set of group choices once; value
-    overrides are applied to a copy of the task part."""
+    """A job's config, cheaply: Hydra composes each set of group choices once; a value
+    override (``seed=3``) is checked once by OmegaConf on a copy of its own subtree
+    (so its conversion and messages are Hydra's), and jobs are assembled as plain data.
+    """
 
     def __init__(self, master: DictConfig, loader: ConfigLoader) -> None:
         self.master = master
@@ -118,8 +134,8 @@ class Composer:
         self.parser = OverridesParser.create(config_loader=loader)
         self.groups = set(loader.list_groups(""))
         self._parsed: dict[str, Override] = {}
-        self._composed: dict[tuple[str, ...], DictConfig] = {}
-        self._tasks: dict[tuple[str, ...], DictConfig] = {}
+        self._bases: dict[tuple[str, ...], _Base] = {}
+        self._values: dict[tuple[tuple[str, ...], str], Any] = {}
 
     def _parse(self, line: str) -> Override:
         if line not in self._parsed:
@@ -140,27 +156,94 @@ class Composer:
     def split(self, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[Override]]:
         """(the overrides Hydra must compose, the value overrides applied afterwards)."""
         parsed = [self._parse(line) for line in overrides]
+        values = [o for o in parsed if self._is_value(o)]
         composed = tuple(
-            line for line, o in zip(overrides, parsed, strict=True) if not self._is_value(o)
+            line for line, o in zip(overrides, parsed, strict=True) if o not in values
         )
-        return composed, [o for o in parsed if self._is_value(o)]
+        return composed, values
 
-    def composed(self, key: tuple[str, ...]) -> DictConfig:
-        """The full config (``hydra`` node included) for these group overrides."""
-        if key not in self._composed:
-            self._composed[key] = self.loader.load_sweep_config(self.master, list(key))
-        return self._composed[key]
+    def base(self, key: tuple[str, ...]) -> _Base:
+        if key not in self._bases:
+            config = self.loader.load_sweep_config(self.master, list(key))
+            task = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
+            OmegaConf.set_struct(task, True)
+            unresolved = OmegaConf.to_container(task, resolve=False)
+            plain = OmegaConf.to_container(task, resolve=True)
+            assert isinstance(plain, dict)
+            job_node = OmegaConf.to_container(config.hydra.job, resolve=False)
+            sweep_node = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+            assert isinstance(job_node, dict)
+            assert isinstance(sweep_node, dict)
+            self._bases[key] = _Base(
+                config=config,
+                task=task,
+                plain={str(k): v for k, v in plain.items()},
+                interpolated="${" in str(unresolved),
+                sweep_dir=str(config.hydra.sweep.dir),
+                job_node={str(k): v for k, v in job_node.items()},
+                subdir=str(sweep_node["subdir"]),
+            )
+        return self._bases[key]
 
-    def task(self, overrides: Sequence[str]) -> tuple[DictConfig, DictConfig]:
-        """(the job's task config with its value overrides applied, its full composed base)."""
+    def _value(self, key: tuple[str, ...], override: Override) -> Any:
+        """The value an override sets, converted and checked by OmegaConf (once per line)."""
+        cache_key = (key, str(override.input_line))
+        if cache_key not in self._values:
+            base = self.base(key)
+            path = override.key_or_group
+            top = path.partition(".")[0]
+            node = (
+                OmegaConf.masked_copy(base.task, [top]) if top in base.task else base.task.copy()
+            )
+            OmegaConf.set_struct(node, True)
+            apply(node, override)
+            value = OmegaConf.select(node, path)
+            if OmegaConf.is_config(value):
+                value = OmegaConf.to_container(value, resolve=True)
+            self._values[cache_key] = value
+        return self._values[cache_key]
+
+    def task(self, overrides: Sequence[str]) -> tuple[dict[str, Any], _Base]:
+        """The job's task config with its value overrides applied, as plain data; its base."""
         key, values = self.split(overrides)
-        base = self.composed(key)
-        if key not in self._tasks:
-            self._tasks[key] = OmegaConf.masked_copy(base, [str(k) for k in base if k != "hydra"])
-        task = self._tasks[key].copy()
+        base = self.base(key)
+        if base.interpolated:  # let OmegaConf resolve what the overrides change
+            task = base.task.copy()
+            for override in values:
+                apply(task, override)
+            plain = OmegaConf.to_container(task, resolve=True)
+            assert isinstance(plain, dict)
+            return {str(k): v for k, v in plain.items()}, base
+        job = copy.deepcopy(base.plain)
         for override in values:
-            apply(task, override)
-        return task, base
+            *parents, leaf = override.key_or_group.split(".")
+            node = job
+            for part in parents:
+                node = node[part]
+            node[leaf] = copy.deepcopy(self._value(key, override))
+        return job, base
+
+    def output_dir(self, base: _Base, num: int, overrides: Sequence[str]) -> Path:
+        """The job's folder: ``hydra.sweep.dir`` / ``hydra.sweep.subdir`` resolved for it."""
+        job_node = {
+            **base.job_node,
+            "num": num,
+            "id": f"{base.job_node.get('name')}_{num}",
+            "override_dirname": override_dirname(
+                overrides, base.job_node["config"]["override_dirname"]
+            ),
+        }
+        references = re.findall(r"\$\{([^}]*)\}", base.subdir)
+        if all(ref.startswith("hydra.job.") for ref in references):  # the usual case: direct
+            subdir = re.sub(
+                r"\$\{hydra\.job\.([^}]*)\}", lambda m: str(job_node[m[1]]), base.subdir
+            )
+        else:  # the subdir reads more of Hydra's node: let OmegaConf resolve it
+            full = base.config.copy()
+            with open_dict(full):
+                full.hydra.job.update(job_node)
+            subdir = str(full.hydra.sweep.subdir)
+        return launch_dir(self.master) / base.sweep_dir / subdir
 
 
 def apply(cfg: DictConfig, override: Override) -> None:
@@ -192,8 +275,19 @@ def jobs(
     found = []
     for num, overrides in enumerate(job_overrides, start=first_num):
         task, base = composer.task(overrides)
-        job_settings = settings(task, launch, choices=base.hydra.runtime.choices)
-        found.append(_job(num, list(overrides), job_settings, base, task, launch))
+        job_settings = settings_from(task, launch, base.config.hydra.runtime.choices)
+        found.append(
+            Job(
+                settings=job_settings,
+                label=job_settings.label(label_keys(overrides, job_settings)),
+                overrides=tuple(overrides),
+                num=num,
+                multirun=True,
+                output_dir=str(composer.output_dir(base, num, overrides)),
+                launch_dir=str(launch),
+                config=task,
+            )
+        )
     check_plugins([job.settings for job in found])
     check_writable("hydra.sweep.dir", launch / str(composer.master.hydra.sweep.dir))
     return found
@@ -245,35 +339,6 @@ class JobLauncher(Protocol):
     def launch_jobs(self, jobs: Sequence[Job]) -> Sequence[JobReturn]: ...
 
 
-def _job(
-    num: int,
-    overrides: list[str],
-    job_settings: Settings,
-    base: DictConfig,
-    task: DictConfig,
-    launch: Path,
-) -> Job:
-    hydra_node = base.hydra.copy()
-    with open_dict(hydra_node):
-        hydra_node.job.num = num
-        hydra_node.job.id = f"{hydra_node.job.name}_{num}"
-        hydra_node.job.override_dirname = override_dirname(overrides, base)
-    root = OmegaConf.create({"hydra": hydra_node})
-    OmegaConf.copy_cache(from_config=base, to_config=root)
-    subdir = str(root.hydra.sweep.subdir)
-    output_dir = launch / str(root.hydra.sweep.dir) / subdir
-    return Job(
-        settings=job_settings,
-        label=job_settings.label(label_keys(overrides, job_settings)),
-        overrides=tuple(overrides),
-        num=num,
-        multirun=True,
-        output_dir=str(output_dir),
-        launch_dir=str(launch),
-        config_yaml=OmegaConf.to_yaml(task, resolve=True),
-    )
-
-
 def label_keys(overrides: Sequence[str], job_settings: Settings) -> list[str]:
     """The record keys a job's overrides set, in the order typed (what its run name shows)."""
     keys = [record_key(line.partition("=")[0]) for line in overrides]
@@ -288,9 +353,14 @@ class ValidateRun(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with abort_on_user_error():
-            check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
-            tracking = validate(config, launch_dir(config)).tracking
-            if tracking is not None:
-                from .tracking.store import check_reachable
+            check_run(config)
 
-                check_reachable(tracking.uri)
+
+def check_run(config: DictConfig) -> None:
+    """Everything a single run can be refused for, before Hydra writes anything."""
+    check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
+    tracking = validate(config, launch_dir(config)).tracking
+    if tracking is not None:
+        from .tracking.store import check_reachable
+
+        check_reachable(tracking.uri)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from . import job as steps
@@ -50,7 +51,10 @@ class Job:
     multirun: bool
     output_dir: str
     launch_dir: str
-    config_yaml: str  # the resolved config, recorded with the run
+    config: dict[str, Any]  # the resolved config, recorded with the run (config.yaml)
+
+    def config_yaml(self) -> str:
+        return yaml.safe_dump(self.config, sort_keys=False)
 
     @classmethod
     def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
@@ -67,7 +71,7 @@ class Job:
             multirun=str(hydra_cfg.mode) == "RunMode.MULTIRUN",
             output_dir=str(hydra_cfg.runtime.output_dir),
             launch_dir=str(launch),
-            config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+            config=_plain(cfg),
         )
 
     def entry(self) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def _record(job: Job, tracked: TrackedRun | None, outcome: steps.JobResult | Exc
         return math.nan
     status = outcome.status
     if tracked is not None:
-        files = {"config.yaml": job.config_yaml, "overrides.yaml": _yaml_list(job.overrides)}
+        files = {"config.yaml": job.config_yaml(), "overrides.yaml": _yaml_list(job.overrides)}
         try:
             status = tracked.finish(outcome, files, job.label)
         except Exception as exc:  # the record itself failed: the run says so
@@ -266,6 +270,12 @@ def _record(job: Job, tracked: TrackedRun | None, outcome: steps.JobResult | Exc
         msg = f"{job.label}: {history.failure_reason}"
         raise RunFailed(msg)
     return history.final_cost
+
+
+def _plain(cfg: DictConfig) -> dict[str, Any]:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return {str(key): value for key, value in plain.items()}
 
 
 def _yaml_list(items: Sequence[str]) -> str:

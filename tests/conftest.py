@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 
 import shallownet as sn
+from shallownet.config import store_configs
 from shallownet.network import Array
 from shallownet.registry import Registry
+
+from .recorded import RecordedSweep, record_sweep
+
+
+@pytest.fixture(scope="session")
+def recorded_sweep(tmp_path_factory: pytest.TempPathFactory) -> RecordedSweep:
+    """A 4-run sweep recorded in process on a real SQLite store (read it, do not change it)."""
+    return record_sweep(tmp_path_factory.mktemp("recorded"))
 
 
 @pytest.fixture(scope="session")
@@ -27,13 +36,18 @@ def small_data() -> tuple[Array, Array]:
 
 @pytest.fixture(autouse=True)
 def _restore_registries() -> Iterator[None]:
-    """Tests may register plugins; leave the registries as they found them."""
+    """Tests may register plugins; leave the registries (and the config options that
+    follow them) as they found them."""
     saved: list[tuple[Registry[Any], dict[str, Any], dict[str, str]]] = [
         (reg, dict(reg._items), dict(reg._origins)) for reg in (sn.initializers, sn.activations)
     ]
     yield
+    changed = False
     for reg, items, origins in saved:
+        changed |= reg._items.keys() != items.keys()
         reg._items, reg._origins = items, origins
+    if changed:
+        store_configs()
 
 
 @pytest.fixture

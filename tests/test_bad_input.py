@@ -1,16 +1,30 @@
 """Bad input, from the command line and from Python: one clear line, a non-zero exit
-code, and nothing written (no output folder, no store, no run)."""
+code, and nothing written (no output folder, no store, no run).
+
+The table runs in process, through Hydra's real config loader and the checks the
+command makes (a single run: what ``ValidateRun`` checks; a sweep: the shallownet
+sweeper's ``plan``); a handful of cases also run the real command.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
 from mlflow.tracking import MlflowClient
 
 import shallownet as sn
+from shallownet.cli import register_plugins
+from shallownet.config import store_configs
+from shallownet.errors import USER_ERRORS, one_line
+from shallownet.plugin_modules import import_plugin_modules
+from shallownet.sweep import check_run, plan
 
 from .cli_helpers import REPO, run_cli, written
 
@@ -33,7 +47,7 @@ def _file(name: str) -> Callable[[Path], None]:
 
 
 # (arguments, SHALLOWNET_PLUGINS, files to create first, the exact message after "shallownet: error: ")
-CLI = [
+CASES = [
     (
         ("init=hee",),
         None,
@@ -213,7 +227,69 @@ CLI = [
 ]
 
 
-@pytest.mark.parametrize(("args", "plugins", "setup", "message"), CLI)
+def refusal(args: tuple[str, ...], folder: Path) -> str:
+    """The line ``shallownet ARGS`` prints on stderr, computed in process: Hydra's config
+    loader composes the config as the command does, then the command's own checks run."""
+    multirun = args[:1] == ("-m",)
+    overrides = list(args[1:] if multirun else args)
+    store_configs()
+    register_plugins()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("shallownet.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        try:
+            mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+            config = loader.load_configuration("config", overrides, mode)
+            if multirun:
+                params = {str(k): str(v) for k, v in (config.hydra.sweeper.params or {}).items()}
+                task_overrides = [str(o) for o in config.hydra.overrides.task]
+                plan(config, loader, params, task_overrides)
+            else:
+                check_run(config)
+        except USER_ERRORS as exc:
+            return "shallownet: error: " + one_line(exc)
+    pytest.fail(f"{args} was not refused")
+
+
+@pytest.mark.parametrize(("args", "plugins", "setup", "message"), CASES)
+def test_bad_input_is_refused_in_one_line(
+    args: tuple[str, ...],
+    plugins: str | None,
+    setup: Callable[[Path], None] | None,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if setup is not None:
+        setup(tmp_path)
+    before = written(tmp_path)
+    if plugins is not None:
+        (module,) = import_plugin_modules(plugins)  # registers; the registries are restored after
+        request.addfinalizer(lambda: sys.modules.pop(module.__name__, None))
+    line = refusal(args, tmp_path)
+    expected = "shallownet: error: " + message.format(tmp=tmp_path)
+    assert "\n" not in line
+    if message.endswith("at z="):
+        assert line.startswith(expected), line
+    else:
+        assert line == expected
+    assert written(tmp_path) == before  # no outputs/, multirun/, mlflow.db, mlartifacts/
+
+
+# The real command, for a few of them: exit code 2, one line on stderr, nothing written.
+ON_THE_COMMAND_LINE = {
+    ("init=hee",),
+    ("-m", "seed=0,1", "train.learning_rate=1,-1"),
+    ("-m", "init=glob("),
+    ("init=transposed",),
+    ("-m", "seed=0", "hydra.sweep.dir=afile/out"),
+}
+COMMAND_LINE = [case for case in CASES if case[0] in ON_THE_COMMAND_LINE]
+
+
+@pytest.mark.parametrize(("args", "plugins", "setup", "message"), COMMAND_LINE)
 def test_command_line(
     args: tuple[str, ...],
     plugins: str | None,
@@ -236,6 +312,7 @@ def test_command_line(
     assert written(tmp_path) == before  # no outputs/, multirun/, mlflow.db, mlartifacts/
 
 
+@pytest.mark.slow
 def test_bad_sweep_writes_nothing_to_an_existing_store(tmp_path: Path) -> None:
     assert run_cli("train.iterations=10", "tracking.figures=false", cwd=tmp_path).returncode == 0
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

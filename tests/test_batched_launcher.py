@@ -21,6 +21,8 @@ SWEEP = (
     "train.iterations=150",
 )
 
+pytestmark = pytest.mark.slow  # real sweeps, servers or browsers
+
 
 def _children(uri: str) -> dict[str, Run]:
     """Child runs by name."""

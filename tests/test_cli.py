@@ -84,6 +84,7 @@ def test_sweep_runs_the_grid_in_predictable_directories(tmp_path: Path) -> None:
     assert sum("FINISHED" in line for line in result.stdout.splitlines()) == 9
 
 
+@pytest.mark.slow
 def test_main_study_is_one_short_command(tmp_path: Path) -> None:
     result = run_cli("-m", "experiment=main", "train.iterations=5", "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -93,6 +94,7 @@ def test_main_study_is_one_short_command(tmp_path: Path) -> None:
     assert len(combos) == 45
 
 
+@pytest.mark.slow
 def test_a_sweep_is_exactly_the_grid_typed(tmp_path: Path) -> None:
     result = run_cli("-m", "train.learning_rate=0.5,1.2", "train.iterations=5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -105,6 +107,7 @@ def test_a_sweep_is_exactly_the_grid_typed(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_as_a_tiny_sweep(preset: str, tmp_path: Path) -> None:
     result = run_cli(
@@ -115,6 +118,7 @@ def test_every_preset_runs_as_a_tiny_sweep(preset: str, tmp_path: Path) -> None:
     assert len(finished) == len(_job_dirs(tmp_path)) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",
     [
@@ -141,6 +145,7 @@ def test_parallel_launchers_see_plugins_from_a_user_module(
     assert any("init=orthogonal" in d for d in dirs)
 
 
+@pytest.mark.slow
 def test_glob_sweep_covers_every_registered_initializer(tmp_path: Path) -> None:
     result = run_cli(
         "-m",
@@ -157,6 +162,7 @@ def test_glob_sweep_covers_every_registered_initializer(tmp_path: Path) -> None:
     assert inits == INITS_WITH_CUSTOM
 
 
+@pytest.mark.slow
 def test_relative_plugin_path_works_from_the_launch_directory(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text(
         "import numpy as np, shallownet as sn\n"
@@ -174,6 +180,7 @@ def test_relative_plugin_path_works_from_the_launch_directory(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_job_returns_its_final_cost(tmp_path: Path) -> None:
     """What a sweeper receives (JobReturn.return_value) is the job's final cost."""
     result = run_cli(

@@ -118,11 +118,16 @@ def test_a_plugin_registered_later_becomes_an_option() -> None:
     with initialize_config_module("shallownet.conf", version_base="1.3"):
         s = _settings("init=ones_for_test", "init.value=0.5")
     assert s.init == sn.config.Choice("ones_for_test", {"value": 0.5})
-    ConfigStore.instance().repo["init"].pop("ones_for_test.yaml")
+    sn.initializers.unregister("ones_for_test")
+    store_configs()  # the option goes with the plugin
+    assert "ones_for_test.yaml" not in ConfigStore.instance().repo["init"]
 
 
 @pytest.mark.usefixtures("hydra_conf")
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize(
+    "preset",  # one in the fast suite; every one with the slow tests
+    [p if p == "symmetry" else pytest.param(p, marks=pytest.mark.slow) for p in PRESETS],
+)
 def test_every_preset_composes_and_validates(preset: str) -> None:
     cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
     params = {str(k): str(v) for k, v in cfg.hydra.sweeper.params.items()}

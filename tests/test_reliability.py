@@ -30,6 +30,8 @@ FORTY = (
     "hydra.launcher.n_jobs=3",
 )
 
+pytestmark = pytest.mark.slow  # real sweeps, servers or browsers
+
 
 def _check_forty(uri: str) -> None:
     parents, children = parents_and_children(uri)

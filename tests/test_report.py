@@ -17,8 +17,10 @@ from shallownet.report import (
     steps_to_threshold,
     to_markdown,
 )
+from shallownet.report.cli import main
 
 from .cli_helpers import run_cli
+from .recorded import RecordedSweep
 
 
 def _curves() -> pd.DataFrame:
@@ -86,6 +88,7 @@ def test_readable_cells_and_markdown() -> None:
     assert len(md) == 4
 
 
+@pytest.mark.slow
 def test_report_on_a_real_sweep(tmp_path: Path) -> None:
     result = run_cli(
         "-m",
@@ -143,3 +146,17 @@ def test_report_without_a_store_says_what_to_do(tmp_path: Path) -> None:
         f"shallownet-report: error: --tracking-uri: no MLflow store at {tmp_path}/mlflow.db; "
         "run a sweep here first (shallownet -m)"
     )
+
+
+def test_report_of_a_recorded_sweep(
+    recorded_sweep: RecordedSweep, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shallownet-report, in process, on a real store: the table, the files, attached."""
+    main(["--tracking-uri", recorded_sweep.uri, "--out", str(tmp_path), "--no-attach"])
+    out = capsys.readouterr().out
+    assert "| init | runs | reached cost<0.3 | final cost |" in out
+    sweep = load_sweep(recorded_sweep.uri)
+    assert sweep.keys == ["init", "seed"]
+    assert list(pd.read_csv(tmp_path / "table.csv")["init"]) == ["zeros", "large"]
+    for name in ("cost_curves.png", "summary.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import shallownet as sn
 from shallownet.network import Array
 
 
+@pytest.mark.slow
 def test_large_init_stalls_more_runs_than_small_across_seeds(flower: tuple[Array, Array]) -> None:
     X, Y = flower
     stalled = {}
@@ -44,6 +46,7 @@ def test_large_init_saturates_at_initialization(flower: tuple[Array, Array]) -> 
         assert large > 0.5, activation
 
 
+@pytest.mark.slow
 def test_hidden_size_table_has_the_course_shape(flower: tuple[Array, Array]) -> None:
     """The course: n_h = 1, 2 around 67% accuracy; 3, 4, 5 around 90%."""
     X, Y = flower
@@ -59,6 +62,7 @@ def test_hidden_size_table_has_the_course_shape(flower: tuple[Array, Array]) -> 
     assert min(accuracy[3], accuracy[4], accuracy[5]) > 0.85
 
 
+@pytest.mark.slow
 def test_deep_network_on_circles_he_learns_zeros_does_not() -> None:
     """The course's initialization study: [10, 5] relu, lr 0.01, 15,000 iterations."""
     X, Y = sn.datasets.circles(n_samples=300, noise=0.05, seed=1)

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from shallownet.tracking.skip import find_finished
+
 from .cli_helpers import run_cli
+from .recorded import RecordedSweep
 from .servers import mlflow_server
 from .store_helpers import artifact_paths, experiment_runs, parents_and_children
 
@@ -22,6 +25,7 @@ FIGURES = {
 }
 
 
+@pytest.mark.slow
 def test_sweep_on_the_default_store(tmp_path: Path) -> None:
     result = run_cli("-m", *GRID, "train.iterations=200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -97,6 +101,7 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
     assert "mlflow ui --backend-store-uri " + uri in result.stdout
 
 
+@pytest.mark.slow
 def test_history_artifact_has_full_resolution(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/store.db"
     result = run_cli(
@@ -114,6 +119,7 @@ def test_history_artifact_has_full_resolution(tmp_path: Path) -> None:
     assert frame["distinct_units"].notna().sum() == 13  # every 10 steps + the last
 
 
+@pytest.mark.slow
 def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path) -> None:
     result = run_cli(
         "-m",
@@ -139,6 +145,7 @@ def test_diverging_run_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Pat
     assert "1 FINISHED" in result.stdout
 
 
+@pytest.mark.slow
 def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
     with mlflow_server(tmp_path) as url:
         result = run_cli(
@@ -164,6 +171,7 @@ def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
     assert f"open {url} in a browser" in result.stdout
 
 
+@pytest.mark.slow
 def test_tracking_none_records_nothing(tmp_path: Path) -> None:
     result = run_cli(
         "-m",
@@ -177,3 +185,39 @@ def test_tracking_none_records_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "mlflow.db").exists()
     assert not (tmp_path / "mlartifacts").exists()
+
+
+def test_a_sweep_recorded_in_process(recorded_sweep: RecordedSweep) -> None:
+    """The job lifecycle (shallownet.task.run) under a sweep's parent run, on a real store."""
+    uri, jobs, costs = recorded_sweep.uri, recorded_sweep.jobs, recorded_sweep.costs
+    zeros = [k for k, job in enumerate(jobs) if job.settings.record["init"] == "zeros"]
+    assert [costs[k] for k in zeros] == pytest.approx([0.6931471805599453] * 2, abs=1e-12)
+    client = MlflowClient(uri)
+    parent = client.get_run(recorded_sweep.parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params == {"sweep.init": "zeros,large", "sweep.seed": "0,1"}
+    assert parent.data.tags["children_finished"] == "4"
+    _, children = parents_and_children(uri)
+    by_name = {c.info.run_name: c for c in children}
+    assert set(by_name) == {job.label for job in jobs}
+    large = by_name["init=large,seed=1"]
+    assert large.info.status == "FINISHED"
+    assert (large.data.params["init"], large.data.params["init.scale"]) == ("large", "1.0")
+    assert large.data.tags["shallownet.config_hash"] == jobs[3].settings.config_hash()
+    assert large.data.metrics["final_cost"] == pytest.approx(costs[3])
+    steps = [m.step for m in client.get_metric_history(large.info.run_id, "cost")]
+    assert steps == [0, 10, 20, 29, 30]
+    files = artifact_paths(client, large.info.run_id)
+    assert {"history.csv", "config.yaml", "overrides.yaml"} <= files
+    assert {f"figures/{f}" for f in FIGURES} <= files
+
+
+def test_skip_finished_finds_the_run_of_the_same_configuration(
+    recorded_sweep: RecordedSweep,
+) -> None:
+    job = recorded_sweep.jobs[1]
+    assert job.settings.tracking is not None
+    found = find_finished(job.settings.tracking, job.settings.config_hash())
+    assert found is not None
+    assert found[1] == pytest.approx(recorded_sweep.costs[1])
+    assert find_finished(job.settings.tracking, "0" * 16) is None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from .cli_helpers import REPO, run_cli
 from .servers import mlflow_server
 
@@ -25,6 +27,8 @@ FLAGS = [
     "--disable-sync",
 ]
 SHOTS = REPO / "test-artifacts" / "browser"
+
+pytestmark = pytest.mark.slow  # real sweeps, servers or browsers
 
 
 def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:

@@ -208,8 +208,8 @@ def _job_files(job: Any) -> None:
     """A job's output folder with the ``.hydra/`` files Hydra's run_job would write."""
     hydra_dir = Path(job.output_dir) / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
-    (hydra_dir / "config.yaml").write_text(job.config_yaml)
-    OmegaConf.save(OmegaConf.create(list(job.overrides)), hydra_dir / "overrides.yaml")
+    (hydra_dir / "config.yaml").write_text(job.config_yaml())
+    (hydra_dir / "overrides.yaml").write_text("".join(f"- {o}\n" for o in job.overrides))
 
 
 def _job_returns(batch: Sequence[Any], ret: JobReturn) -> Dict[int, JobReturn]:  # noqa: UP006
@@ -220,7 +220,7 @@ def _job_returns(batch: Sequence[Any], ret: JobReturn) -> Dict[int, JobReturn]: 
         value = values[k] if ret.status == JobStatus.COMPLETED else values
         out[job.num] = JobReturn(
             overrides=list(job.overrides),
-            cfg=OmegaConf.create(job.config_yaml),
+            cfg=OmegaConf.create(job.config),
             hydra_cfg=ret.hydra_cfg,
             working_dir=job.output_dir,
             task_name=ret.task_name,
