@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +10,7 @@ from . import datasets
 from .config import Settings
 from .diagnostics import RecordDiagnostics
 from .network import Array, Network
-from .train import Callback, History, train
+from .train import History
 
 
 @dataclass(frozen=True)
@@ -65,24 +64,6 @@ def build_network(settings: Settings, n_x: int) -> Network:
 def diagnostics(settings: Settings, data: Data) -> RecordDiagnostics:
     """The diagnostics callback every job records with (test accuracy when there is a test set)."""
     return RecordDiagnostics(settings.diagnostics_every, data.X_test, data.Y_test)
-
-
-def run(
-    settings: Settings, callbacks: Sequence[Callback] = (), data: Data | None = None
-) -> JobResult:
-    """Train the configured network; diagnostics are recorded every ``diagnostics_every`` steps."""
-    data = data or load_data(settings)
-    net = build_network(settings, n_x=data.X.shape[0])
-    initial = net.copy()
-    history = train(
-        net,
-        data.X,
-        data.Y,
-        learning_rate=settings.learning_rate,
-        iterations=settings.iterations,
-        callbacks=[diagnostics(settings, data), *callbacks],
-    )
-    return result(net, initial, data, history)
 
 
 def result(net: Network, initial: Network, data: Data, history: History) -> JobResult:
