@@ -54,7 +54,12 @@ class Job:
     config: dict[str, Any]  # the resolved config, recorded with the run (config.yaml)
 
     def config_yaml(self) -> str:
+        """``config.yaml``: the job's resolved config."""
         return yaml.safe_dump(self.config, sort_keys=False)
+
+    def overrides_yaml(self) -> str:
+        """``overrides.yaml``: the job's overrides, as Hydra writes them."""
+        return yaml.safe_dump(list(self.overrides))
 
     @classmethod
     def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
@@ -109,27 +114,27 @@ def task(cfg: DictConfig) -> float | list[float]:
 def run(jobs: Sequence[Job]) -> list[float]:
     """Train the jobs together (the batched launcher gave them equal batch keys); record
     each one; return their final costs (nan for a failed job)."""
-    tracked: dict[int, TrackedRun | None] = {}
-    costs: dict[int, float] = {}
+    tracked: list[TrackedRun | None] = []
+    costs: dict[int, float] = {}  # by position in jobs
     try:
         todo = []
-        for job in jobs:
+        for k, job in enumerate(jobs):
             done = _finished(job)
             if done is None:
-                todo.append(job)
-                tracked[job.num] = _open_run(job)
+                todo.append(k)
+                tracked.append(_open_run(job))
             else:
                 log.info("%s: skipped, already FINISHED as MLflow run %s", job.label, done[0])
-                costs[job.num] = done[1]
-        outcomes = _train(todo, tracked)
-        for job, outcome in zip(todo, outcomes, strict=True):
-            costs[job.num] = _record(job, tracked[job.num], outcome)
-    except BaseException:  # an interrupt, or a fault of the store: no run stays RUNNING
-        for run_ in tracked.values():
+                costs[k] = done[1]
+        outcomes = _train([jobs[k] for k in todo], tracked)
+        for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
+            costs[k] = _record(jobs[k], run_, outcome)
+    except BaseException:  # an interrupt, or a store that broke: no run stays RUNNING
+        for run_ in tracked:
             if run_ is not None:
                 run_.kill()
         raise
-    return [costs[job.num] for job in jobs]
+    return [costs[k] for k in range(len(jobs))]
 
 
 def _finished(job: Job) -> tuple[str, float] | None:
@@ -160,9 +165,10 @@ def _open_run(job: Job) -> TrackedRun | None:
     return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir))
 
 
-def _train(
-    jobs: Sequence[Job], tracked: dict[int, TrackedRun | None]
-) -> list[steps.JobResult | Exception]:
+Outcome = steps.JobResult | Exception  # a trained job, or what stopped it
+
+
+def _train(jobs: Sequence[Job], tracked: Sequence[TrackedRun | None]) -> list[Outcome]:
     """Each job's trained result, or the exception that stopped it (data, plugin, training)."""
     if not jobs:
         return []
@@ -170,52 +176,50 @@ def _train(
         data = steps.load_data(jobs[0].settings)
     except Exception as exc:
         return [exc] * len(jobs)
-    outcomes: list[steps.JobResult | Exception] = []
-    members: list[tuple[int, Network]] = []
+    outcomes: dict[int, Outcome] = {}
+    nets: dict[int, Network] = {}
     for k, job in enumerate(jobs):
         try:
-            members.append((k, steps.build_network(job.settings, n_x=data.X.shape[0])))
-            outcomes.append(Exception("not trained"))
+            nets[k] = steps.build_network(job.settings, n_x=data.X.shape[0])
         except Exception as exc:
-            outcomes.append(exc)
-    if not members:
-        return outcomes
-    label = jobs[0].label if len(jobs) == 1 else f"{len(members)} networks ({jobs[0].label} ...)"
+            outcomes[k] = exc
+    members = list(nets)
     try:
-        results = _train_together(
-            [jobs[k] for k, _ in members], [n for _, n in members], data, tracked, label
-        )
+        if members:
+            results = _train_together(
+                [jobs[k] for k in members],
+                list(nets.values()),
+                data,
+                [tracked[k] for k in members],
+            )
+            outcomes.update(zip(members, results, strict=True))
     except Exception as exc:
         if len(members) == 1:
-            outcomes[members[0][0]] = exc
-            return outcomes
-        log.warning(
-            "training %s raised %s: %s; training its jobs one by one",
-            label,
-            type(exc).__name__,
-            exc,
-        )
-        for k, _ in members:
-            outcomes[k] = _train([jobs[k]], tracked)[0]
-        return outcomes
-    for (k, _), result in zip(members, results, strict=True):
-        outcomes[k] = result
-    return outcomes
+            outcomes[members[0]] = exc
+        else:  # which job broke it? train each alone: only that one fails
+            log.warning(
+                "training %d networks raised %s: %s; training its jobs one by one",
+                len(members),
+                type(exc).__name__,
+                exc,
+            )
+            for k in members:
+                outcomes[k] = _train([jobs[k]], [tracked[k]])[0]
+    return [outcomes[k] for k in range(len(jobs))]
 
 
 def _train_together(
     jobs: Sequence[Job],
     nets: Sequence[Network],
     data: steps.Data,
-    tracked: dict[int, TrackedRun | None],
-    label: str,
+    tracked: Sequence[TrackedRun | None],
 ) -> list[steps.JobResult]:
     initials = [net.copy() for net in nets]
     callbacks: list[list[Callback]] = []
-    for job in jobs:
-        run_ = tracked[job.num]
+    for job, run_ in zip(jobs, tracked, strict=True):
         metrics = [run_.restart_metrics()] if run_ is not None else []
         callbacks.append([steps.diagnostics(job.settings, data), *metrics])
+    label = jobs[0].label if len(jobs) == 1 else f"{len(jobs)} networks ({jobs[0].label}, ...)"
     callbacks[0].append(Progress(label))
     histories = train_batch(
         nets,
@@ -231,8 +235,16 @@ def _train_together(
     ]
 
 
-def _record(job: Job, tracked: TrackedRun | None, outcome: steps.JobResult | Exception) -> float:
+def _record(job: Job, tracked: TrackedRun | None, outcome: Outcome) -> float:
     """Record a job's outcome on its run, print its summary line; return its final cost."""
+    status = "FAILED" if isinstance(outcome, Exception) else outcome.status
+    if tracked is not None and not isinstance(outcome, Exception):
+        files = {"config.yaml": job.config_yaml(), "overrides.yaml": job.overrides_yaml()}
+        try:
+            status = tracked.finish(outcome, files, job.label)
+        except Exception as exc:  # the record itself failed: that job fails, with the reason
+            outcome = RuntimeError(f"recording failed: {type(exc).__name__}: {exc}")
+            outcome.__cause__ = exc
     if isinstance(outcome, Exception):
         reason = f"{type(outcome).__name__}: {outcome}"
         if tracked is not None:
@@ -242,14 +254,6 @@ def _record(job: Job, tracked: TrackedRun | None, outcome: steps.JobResult | Exc
             raise RunFailed(msg) from outcome
         log.error("%s: FAILED: %s", job.label, reason)
         return math.nan
-    status = outcome.status
-    if tracked is not None:
-        files = {"config.yaml": job.config_yaml(), "overrides.yaml": _yaml_list(job.overrides)}
-        try:
-            status = tracked.finish(outcome, files, job.label)
-        except Exception as exc:  # the record itself failed: the run says so
-            tracked.fail(f"recording failed: {type(exc).__name__}: {exc}")
-            raise
     history = outcome.history
     text = f"{job.label}: {status}, final cost {history.final_cost:.6f}"
     if status == "FINISHED":
@@ -276,7 +280,3 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     return {str(key): value for key, value in plain.items()}
-
-
-def _yaml_list(items: Sequence[str]) -> str:
-    return "".join(f"- {json.dumps(item)}\n" for item in items) or "[]\n"

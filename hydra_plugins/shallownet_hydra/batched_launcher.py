@@ -209,7 +209,7 @@ def _job_files(job: Any) -> None:
     hydra_dir = Path(job.output_dir) / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
     (hydra_dir / "config.yaml").write_text(job.config_yaml())
-    (hydra_dir / "overrides.yaml").write_text("".join(f"- {o}\n" for o in job.overrides))
+    (hydra_dir / "overrides.yaml").write_text(job.overrides_yaml())
 
 
 def _job_returns(batch: Sequence[Any], ret: JobReturn) -> Dict[int, JobReturn]:  # noqa: UP006
