@@ -227,6 +227,7 @@ def train_batch(
         np.array(learning_rates, dtype=dtype).reshape(K, 1, 1) if stacked else learning_rates[0]
     )
     costs = np.empty((K, iterations), dtype=dtype)
+    cost_at_step = costs.T if stacked else costs[0]  # cost_at_step[i] = J, for K or for one
     histories = [History(cost=costs[k]) for k in range(K)]
     states = [
         TrainState(net, X, Y, histories[k], learning_rates[k], iterations)
@@ -248,22 +249,22 @@ def train_batch(
             Z, A = forward(params, X, g)
             J = cost(Z[-1], Y)  # a scalar for one network, shape (K,) for a stack
             finite = np.isfinite(J)
-            if not finite.all():
+            if not (finite.all() if stacked else finite):
                 for k in np.flatnonzero(alive & ~finite.reshape(K)).tolist():
                     histories[k].diverge(i, float(np.reshape(J, K)[k]), learning_rates[k])
                     alive[k] = False
                 all_alive = False
                 if not alive.any():
                     break
-            costs[:, i] = J
+            cost_at_step[i] = J
             grads = backward(params, Z, A, Y, g)
             if i % period == 0 or i == last:
-                for k in np.flatnonzero(alive).tolist():
+                for k in range(K) if all_alive else np.flatnonzero(alive).tolist():
                     due = [cb for cb in member_callbacks[k] if i % cb.every == 0 or i == last]
                     if due:
                         state = states[k]
                         state.step = i
-                        state.cost = float(np.reshape(J, K)[k])
+                        state.cost = float(J[k] if stacked else J)
                         state.grads, state.Z, state.A = member_view(grads, Z, A, k, stacked)
                         for cb in due:
                             cb.on_step(state)
