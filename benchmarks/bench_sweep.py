@@ -3,8 +3,8 @@
 - the main study (45 jobs): time to plan (compose once per set of group
   choices, validate every job), in process; and the whole command with one
   training step per job and nothing recorded;
-- a 2,000-job sweep whose jobs 1,000 to 1,999 have a bad learning rate: time
-  until the command refuses it (exit code 2, nothing written).
+- a 2,000-job sweep whose last job has a bad seed (``seed=0,1,...,1998,-1``):
+  time until the command refuses it (exit code 2, nothing written).
 
     python -m benchmarks.bench_sweep
 """
@@ -63,9 +63,11 @@ def main() -> None:
     seconds, done = command("init=hee")
     assert done.returncode == 2, done.stderr
     print(f"| shallownet init=hee | | {seconds:.2f} | refused: {done.stderr.strip()[:40]}... |")
-    seconds, done = command("-m", "train.learning_rate=1.2,-1", "seed=range(1000)")
+    seeds = ",".join([*map(str, range(1999)), "-1"])
+    seconds, done = command("-m", f"seed={seeds}")
     assert done.returncode == 2, done.stderr
-    print(f"| 2,000-job sweep, a bad value in job 1,000 | 2000 | {seconds:.2f} | refused |")
+    assert done.stderr.strip() == "shallownet: error: seed=-1 is invalid: must be an integer >= 0"
+    print(f"| 2,000-job sweep, one bad value (the last job) | 2000 | {seconds:.2f} | refused |")
     seconds, done = command(
         "-m", "experiment=main", "train.iterations=1", "tracking=none", "hydra.launcher.n_jobs=1"
     )

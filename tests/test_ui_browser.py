@@ -62,7 +62,7 @@ def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:
             # MLflow 3 opens on its GenAI view; a user dismisses the tip and switches view
             page.get_by_role("button", name="Got it").click()
             page.get_by_text("Model training", exact=True).click()
-            parent = page.get_by_text("sweep main: init=zeros,small activation=tanh", exact=False)
+            parent = page.get_by_text("init=zeros,small seed=0,1", exact=True)  # the axes swept
             expect(parent).to_be_visible(timeout=30_000)
             expect(page.get_by_text("5 matching runs")).to_be_visible()
             page.screenshot(path=SHOTS / "1-runs.png")
