@@ -51,22 +51,22 @@ def main() -> None:
     rows = [
         ("numpy loop x 45", reference, "one after another, untracked"),
         (
-            "shallownet -m",
+            "shallownet -m experiment=main",
             sweep("experiment=main", its),
             "batched launcher (default: a process per core), tracked: 45 runs, 180 PNGs",
         ),
         (
-            "shallownet -m, no figures",
+            "... no figures",
             sweep("experiment=main", its, "tracking.figures=false"),
             "batched, tracked, tracking.figures=false",
         ),
         (
-            "shallownet -m, basic launcher",
+            "... basic launcher",
             sweep("experiment=main", its, "hydra/launcher=basic"),
             "one job after another, tracked",
         ),
         (
-            "shallownet -m experiment=main, untracked",
+            "... untracked",
             sweep("experiment=main", its, "tracking=none"),
             "batched, tracking=none",
         ),

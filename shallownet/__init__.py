@@ -8,9 +8,15 @@ The numerical core is plain numpy::
     net = sn.Network(n_x=2, hidden=[4], activation="tanh", init="normal", seed=2)
     hist = sn.train(net, X, Y, learning_rate=1.2, iterations=10_000)
     net.accuracy(X, Y)
+
+Backpropagation on a computation graph (``sn.graph``)::
+
+    a, b, c = sn.graph.Var(5.0), sn.graph.Var(3.0), sn.graph.Var(2.0)
+    J = 3 * (a + b * c)            # J.value == 33
+    J.backward()                   # a.grad, b.grad, c.grad == 3, 6, 9
 """
 
-from . import datasets, diagnostics
+from . import datasets, diagnostics, graph
 from .activations import Activation, activations
 from .diagnostics import RecordDiagnostics
 from .gradcheck import gradient_check
@@ -36,6 +42,7 @@ __all__ = [
     "datasets",
     "diagnostics",
     "gradient_check",
+    "graph",
     "initializers",
     "train",
     "train_batch",

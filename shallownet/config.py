@@ -62,6 +62,7 @@ class TrackingConfig:
     log_every: int | None = None  # None: about 100 points per curve
     figures: bool = True
     skip_finished: bool = False
+    graph: bool = False  # attach the run's computation graph (figures/computation_graph.svg)
 
 
 @dataclass
@@ -226,6 +227,7 @@ class TrackingSettings:
     log_every: int
     figures: bool
     skip_finished: bool
+    graph: bool = False
 
 
 def text(value: Any) -> str:
@@ -440,6 +442,7 @@ def _tracking(
         log_every=log_every,
         figures=bool(node["figures"]),
         skip_finished=bool(node["skip_finished"]),
+        graph=bool(node["graph"]),
     )
 
 

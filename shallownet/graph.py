@@ -15,10 +15,13 @@ topological order so each node's gradient is complete before it is passed on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .network import Network
 
 Value = Any  # a float or an ndarray
 
@@ -236,15 +239,16 @@ class Var:
         for node in reversed(order):
             node._backward()
 
-    def to_dot(self) -> str:
-        """The graph in Graphviz dot syntax (render with ``dot -Tpng``)."""
-        lines = ["digraph G {", "  rankdir=LR;"]
+    def to_dot(self, direction: str = "LR") -> str:
+        """The graph in Graphviz dot syntax (render with ``dot -Tpng``); inputs first,
+        left to right (``"LR"``) or top to bottom (``"TB"``)."""
+        lines = ["digraph G {", f"  rankdir={direction};"]
         for node in self.topological_order():
-            value = _short(node.value)
+            value = describe(node.value)
             name = f"{node.label} | " if node.label else ""
             lines.append(
                 f'  n{id(node)} [shape=record, label="{{ {name}value {value} | '
-                f'grad {_short(node.grad)} }}"];'
+                f'grad {describe(node.grad)} }}"];'
             )
             if node.op:
                 lines.append(f'  n{id(node)}op [label="{node.op}"];')
@@ -258,10 +262,11 @@ def _lift(x: Var | Value) -> Var:
     return x if isinstance(x, Var) else Var(x)
 
 
-def _short(value: Value) -> str:
+def describe(value: Value) -> str:
+    """A scalar to 4 digits; an array by its shape and norm (its size, for a gradient)."""
     if np.ndim(value) == 0:
         return f"{float(value):.4g}"
-    return f"array{tuple(np.shape(value))}"
+    return f"{tuple(np.shape(value))} norm {float(np.linalg.norm(value)):.4g}"
 
 
 def variables(arrays: dict[str, NDArray[Any]]) -> dict[str, Var]:
@@ -279,8 +284,26 @@ def network_cost(
     pass computes, found here purely by the chain rule.
     """
     L = len(params) // 2
-    A: Var = Var(X)
+    A: Var = Var(X, label="X")
     for l in range(1, L + 1):
         Z = params[f"W{l}"] @ A + params[f"b{l}"]
+        Z.label = f"Z{l}"
         A = g(Z) if l < L else Z.sigmoid()
-    return -(A.log() * Y + (1 - A).log() * (1 - Y)).mean()
+        A.label = f"A{l}" if A is not Z else f"Z{l} = A{l}"  # identity: one node
+    J = -(A.log() * Y + (1 - A).log() * (1 - Y)).mean()
+    J.label = "J"
+    return J
+
+
+def network_graph(net: Network, X: NDArray[Any], Y: NDArray[Any]) -> tuple[Var, dict[str, Var]]:
+    """The cost of ``net`` on (X, Y) as a graph, after ``backward()``: (J, its parameters).
+
+    The hidden layers use the network's own activation (its g and g'); every other
+    derivative comes from the graph's rules. ``params["W1"].grad`` then equals
+    ``net.gradients(X, Y)["dW1"]``, found by the chain rule alone.
+    """
+    g = net.g
+    params = variables(net.params)
+    J = network_cost(params, X, Y, lambda z: z.apply(g, g.grad, net.activation))
+    J.backward()
+    return J, params

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from shallownet.graph import Var
+import shallownet as sn
+from shallownet.graph import Var, network_graph
+from shallownet.network import Array
 
 
 def test_course_chain_rule_example() -> None:
@@ -98,4 +100,21 @@ def test_repr_and_dot() -> None:
     assert dot.startswith("digraph G {")
     assert 'label="*"' in dot
     assert "a | value 2 | grad 4" in dot
+    assert "value (2, 3) norm 2.449" in Var(np.ones((2, 3))).to_dot()  # arrays: shape and size
     assert dot.count("->") == 3  # a -> *, b -> *, * -> J
+
+
+def test_the_network_as_a_graph_gives_the_backward_pass(flower: tuple[Array, Array]) -> None:
+    """J built from Z1, A1, Z2, A2 node by node; its chain rule gives net.gradients."""
+    X, Y = flower
+    net = sn.Network(2, [4], "tanh", "normal", {"scale": 0.5}, seed=2)
+    J, params = network_graph(net, X, Y)
+    assert J.value == pytest.approx(net.cost(X, Y), rel=1e-12)
+    for key, grad in net.gradients(X, Y).items():  # dW1, db1, dW2, db2
+        np.testing.assert_allclose(params[key[1:]].grad, grad, rtol=1e-12, atol=1e-12)
+    labels = {node.label: node for node in J.topological_order() if node.label}
+    assert {"X", "W1", "b1", "Z1", "A1", "W2", "b2", "Z2", "A2", "J"} <= set(labels)
+    assert (labels["Z1"].shape, labels["A2"].shape, labels["J"].shape) == ((4, 400), (1, 400), ())
+    # dZ2 = A2 - Y, averaged over the m examples, is what reaches Z2 from J
+    dZ2 = (labels["A2"].value - Y) / X.shape[1]
+    np.testing.assert_allclose(labels["Z2"].grad, dZ2, rtol=1e-9, atol=1e-15)

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from shallownet.task import Job, run
 from shallownet.tracking.skip import find_finished
 
 from .cli_helpers import run_cli
-from .recorded import RecordedSweep
+from .recorded import RecordedSweep, compose_settings
 from .servers import mlflow_server
 from .store_helpers import artifact_paths, experiment_runs, parents_and_children
 
@@ -221,3 +222,22 @@ def test_skip_finished_finds_the_run_of_the_same_configuration(
     assert found is not None
     assert found[1] == pytest.approx(recorded_sweep.costs[1])
     assert find_finished(job.settings.tracking, "0" * 16) is None
+
+
+def test_tracking_graph_attaches_the_computation_graph(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    overrides = (
+        "init=zeros",
+        "train.iterations=20",
+        "tracking.figures=false",
+        "tracking.graph=true",
+    )
+    settings = compose_settings(tmp_path, *overrides, f"tracking.uri={uri}")
+    run([Job(settings, "graph", overrides, 0, False, str(tmp_path), str(tmp_path), {})])
+    (recorded,) = experiment_runs(uri)
+    client = MlflowClient(uri)
+    assert artifact_paths(client, recorded.info.run_id) >= {"figures/computation_graph.svg"}
+    local = client.download_artifacts(
+        recorded.info.run_id, "figures/computation_graph.svg", str(tmp_path)
+    )
+    assert "<svg" in Path(local).read_text()

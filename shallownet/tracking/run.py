@@ -162,13 +162,19 @@ class TrackedRun:
             history.to_frame().to_csv(folder / "history.csv", float_format="%.9g")
             for name, text in files.items():
                 (folder / name).write_text(text)
+            X, Y = result.data.X, result.data.Y
             if tracking.figures:
                 from ..figures import save_run_figures
 
-                X, Y = result.data.X, result.data.Y
                 save_run_figures(
                     folder / "figures", result.net, result.initial, history, X, Y, title
                 )
+            if tracking.graph and history.status == "FINISHED":
+                from ..graph import network_graph
+                from ..graph_figure import render
+
+                J, _ = network_graph(result.net, X, Y)  # at the last step's parameters
+                render(J, folder / "figures" / "computation_graph.svg")
             retry(self.client.log_artifacts, self.run_id, str(folder))
 
         if history.status == "FAILED":
