@@ -331,9 +331,12 @@ class Settings:
         }
         return json.dumps(rest, sort_keys=True)
 
-    def label(self, keys: Iterable[str]) -> str:
-        """A run name from some of the record's keys: ``init=zeros,activation=tanh,seed=0``."""
-        return ",".join(f"{key}={text(self.record[key])}" for key in keys) or "defaults"
+    def label(self, overrides: Iterable[str]) -> str:
+        """The run name: the values a job's overrides set, as recorded, in the order typed
+        (``init=zeros,activation=tanh,seed=0``); overrides outside the record are left out."""
+        keys = dict.fromkeys(record_key(line.partition("=")[0]) for line in overrides)
+        values = [f"{key}={text(self.record[key])}" for key in keys if key in self.record]
+        return ",".join(values) or "defaults"
 
 
 def record_key(override_key: str) -> str:

@@ -36,7 +36,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Settings, check_plugins, record_key, settings_from, validate
+from .config import check_plugins, settings_from, validate
 from .errors import ConfigError, abort_on_user_error
 from .task import Job
 
@@ -279,7 +279,7 @@ def jobs(
         found.append(
             Job(
                 settings=job_settings,
-                label=job_settings.label(label_keys(overrides, job_settings)),
+                label=job_settings.label(overrides),
                 overrides=tuple(overrides),
                 num=num,
                 multirun=True,
@@ -337,12 +337,6 @@ class JobLauncher(Protocol):
     """A launcher that takes validated jobs (shallownet's batched launcher)."""
 
     def launch_jobs(self, jobs: Sequence[Job]) -> Sequence[JobReturn]: ...
-
-
-def label_keys(overrides: Sequence[str], job_settings: Settings) -> list[str]:
-    """The record keys a job's overrides set, in the order typed (what its run name shows)."""
-    keys = [record_key(line.partition("=")[0]) for line in overrides]
-    return [key for key in dict.fromkeys(keys) if key in job_settings.record]
 
 
 class ValidateRun(Callback):

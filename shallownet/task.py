@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import job as steps
-from .config import Settings, TrackingSettings, record_key, store_configs, validate
+from .config import Settings, TrackingSettings, store_configs, validate
 from .errors import RunFailed
 from .network import Network
 from .plugin_modules import import_plugin_modules
@@ -67,13 +68,12 @@ class Job:
         launch = Path(hydra_cfg.runtime.cwd)
         job_settings = validate(cfg, launch, choices=hydra_cfg.runtime.choices)
         overrides = tuple(str(o) for o in hydra_cfg.overrides.task)
-        keys = [record_key(line.partition("=")[0]) for line in overrides]
         return cls(
             settings=job_settings,
-            label=job_settings.label(k for k in dict.fromkeys(keys) if k in job_settings.record),
+            label=job_settings.label(overrides),
             overrides=overrides,
             num=int(hydra_cfg.job.get("num") or 0),
-            multirun=str(hydra_cfg.mode) == "RunMode.MULTIRUN",
+            multirun=hydra_cfg.mode == RunMode.MULTIRUN,
             output_dir=str(hydra_cfg.runtime.output_dir),
             launch_dir=str(launch),
             config=_plain(cfg),

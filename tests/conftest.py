@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -11,9 +13,24 @@ import pytest
 import shallownet as sn
 from shallownet.config import store_configs
 from shallownet.network import Array
+from shallownet.plugin_modules import import_plugin_modules
 from shallownet.registry import Registry
 
 from .recorded import RecordedSweep, record_sweep
+
+
+@pytest.fixture
+def plugin_module(request: pytest.FixtureRequest) -> Callable[[str], ModuleType]:
+    """Import a plugin module (as SHALLOWNET_PLUGINS would) for one test: its plugins are
+    unregistered afterwards (see _restore_registries) and the module forgotten, so the
+    next test that imports it registers them again."""
+
+    def load(path: str) -> ModuleType:
+        (module,) = import_plugin_modules(path)
+        request.addfinalizer(lambda: sys.modules.pop(module.__name__, None))
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

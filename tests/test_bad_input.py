@@ -8,9 +8,9 @@ sweeper's ``plan``); a handful of cases also run the real command.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -23,7 +23,6 @@ import shallownet as sn
 from shallownet.cli import register_plugins
 from shallownet.config import store_configs
 from shallownet.errors import USER_ERRORS, one_line
-from shallownet.plugin_modules import import_plugin_modules
 from shallownet.sweep import check_run, plan
 
 from .cli_helpers import REPO, run_cli, written
@@ -267,15 +266,14 @@ def test_bad_input_is_refused_in_one_line(
     message: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
+    plugin_module: Callable[[str], ModuleType],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     if setup is not None:
         setup(tmp_path)
     before = written(tmp_path)
     if plugins is not None:
-        (module,) = import_plugin_modules(plugins)  # registers; the registries are restored after
-        request.addfinalizer(lambda: sys.modules.pop(module.__name__, None))
+        plugin_module(plugins)
     line = refusal(args, tmp_path)
     assert "\n" not in line
     _check_message(line, message, tmp_path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -12,7 +14,6 @@ import shallownet as sn
 from shallownet.config import store_configs
 from shallownet.errors import RunFailed
 from shallownet.network import Array
-from shallownet.plugin_modules import import_plugin_modules
 from shallownet.task import Job, run
 
 from .recorded import compose_settings
@@ -57,9 +58,11 @@ def test_a_plugin_that_raises_while_building_fails_its_job_alone(
 
 
 def test_a_plugin_that_raises_while_training_fails_its_job_alone(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    plugin_module: Callable[[str], ModuleType],
 ) -> None:
-    import_plugin_modules(str(Path(__file__).parent / "faulty_plugins.py"))
+    plugin_module(str(Path(__file__).parent / "faulty_plugins.py"))
     store_configs()
     jobs = [
         _job(tmp_path, n, "activation=faulty", f"init={init}", "train.learning_rate=0.01")
