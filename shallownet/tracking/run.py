@@ -116,14 +116,21 @@ class TrackedRun:
         run = retry(self.client.create_run, prepare(tracking), run_name=run_name, tags=all_tags)
         self.run_id: str = run.info.run_id
         self.ended = False  # set once the run has its final status
-        items = [Param(k, v[:6000]) for k, v in settings.params().items()]
-        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-            retry(
-                self.client.log_batch,
-                self.run_id,
-                params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH],
-            )
         self.metrics = self.restart_metrics()
+        items = [Param(k, v[:6000]) for k, v in settings.params().items()]
+        try:
+            for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+                retry(
+                    self.client.log_batch,
+                    self.run_id,
+                    params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH],
+                )
+        except Exception as exc:  # nobody holds this run yet: end it here, truthfully
+            self.fail(f"recording its params failed: {type(exc).__name__}: {exc}")
+            raise
+        except BaseException:
+            self.kill()
+            raise
 
     def restart_metrics(self) -> MlflowMetrics:
         """A fresh metrics callback for (another attempt at) training this run."""
