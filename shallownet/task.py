@@ -129,10 +129,13 @@ def run(jobs: Sequence[Job]) -> list[float]:
         outcomes = _train([jobs[k] for k in todo], tracked)
         for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
             costs[k] = _record(jobs[k], run_, outcome)
-    except BaseException:  # an interrupt, or a store that broke: no run stays RUNNING
-        for run_ in tracked:
-            if run_ is not None:
-                run_.kill()
+    except BaseException as exc:  # an interrupt, or a store that broke: no run stays RUNNING
+        # A sweep's parent run, in the launching process, ends its children still RUNNING
+        # as KILLED: one writer, where every worker writing at once contends for SQLite.
+        if not (isinstance(exc, KeyboardInterrupt) and os.environ.get(PARENT_ENV)):
+            for run_ in tracked:
+                if run_ is not None:
+                    run_.kill()
         raise
     return [costs[k] for k in range(len(jobs))]
 

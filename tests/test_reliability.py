@@ -117,7 +117,7 @@ def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reap it and close its pipes
     assert proc.returncode == 130, stderr
     assert "shallownet: interrupted" in stderr
 
