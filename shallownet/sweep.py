@@ -156,9 +156,10 @@ class Composer:
     def split(self, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[Override]]:
         """(the overrides Hydra must compose, the value overrides applied afterwards)."""
         parsed = [self._parse(line) for line in overrides]
-        values = [o for o in parsed if self._is_value(o)]
+        is_value = [self._is_value(o) for o in parsed]
+        values = [o for o, value in zip(parsed, is_value, strict=True) if value]
         composed = tuple(
-            line for line, o in zip(overrides, parsed, strict=True) if o not in values
+            line for line, value in zip(overrides, is_value, strict=True) if not value
         )
         return composed, values
 
