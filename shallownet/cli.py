@@ -23,6 +23,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from . import interrupts
 from .config import store_configs
 from .errors import USER_ERRORS, Abort, RunFailed, one_line
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
@@ -55,6 +56,7 @@ def main() -> None:
     """Console entry point: set up plugins, run the Hydra app, report user errors briefly."""
     user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
+    interrupts.install()
     try:
         if os.environ.get(ENV_VAR):
             os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
@@ -62,9 +64,9 @@ def main() -> None:
         store_configs()
         register_plugins()
         app()
-    except KeyboardInterrupt:
-        print("\nshallownet: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        print(f"\nshallownet: {interrupts.reason(exc)}", file=sys.stderr)
+        sys.exit(interrupts.exit_code(exc))
     except Abort as exc:
         print(f"shallownet: error: {exc}", file=sys.stderr)
         sys.exit(2)

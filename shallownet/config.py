@@ -136,6 +136,17 @@ def non_empty_name(v: Any) -> str | None:
     return None if isinstance(v, str) and v.strip() else "must be a non-empty name"
 
 
+EXPERIMENT_NAME_MAX = 200  # its artifact folder is named after it (filesystems allow 255)
+
+
+def experiment_name(v: Any) -> str | None:
+    if non_empty_name(v) is not None:
+        return non_empty_name(v)
+    if len(v) > EXPERIMENT_NAME_MAX:
+        return f"must be at most {EXPERIMENT_NAME_MAX} characters, got {len(v)}"
+    return None
+
+
 def mlflow_uri(v: Any) -> str | None:
     if isinstance(v, str) and ("://" in v or v.startswith("databricks")):
         return None
@@ -151,7 +162,7 @@ RULES: dict[str, Rule] = {
     "train.diagnostics_every": int_at_least(1),
     "data.test_samples": int_at_least(0),
     "data.test_seed": optional(int_at_least(0)),
-    "tracking.experiment": non_empty_name,
+    "tracking.experiment": experiment_name,
     "tracking.uri": optional(mlflow_uri),
     "tracking.log_every": optional(int_at_least(1)),
 }
@@ -440,13 +451,28 @@ def _tracking(
         record["train.iterations"], record["train.diagnostics_every"]
     )
     return TrackingSettings(
-        uri=node["uri"] or f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}",
+        uri=_absolute(node["uri"], launch_dir),
         experiment=node["experiment"],
         log_every=log_every,
         figures=bool(node["figures"]),
         skip_finished=bool(node["skip_finished"]),
         graph=bool(node["graph"]),
     )
+
+
+def _absolute(uri: str | None, launch_dir: Path) -> str:
+    """The store's URI; an SQLite file (by default ``mlflow.db`` where the command runs)
+    is named by its absolute path, as every process of a sweep must find the same file."""
+    if uri is None:
+        return f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}"
+    if uri.startswith("sqlite:///"):
+        path, query = uri.removeprefix("sqlite:///"), ""
+        if "?" in path:
+            path, query = path.split("?", 1)
+            query = "?" + query
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            return f"sqlite:///{(launch_dir / path).resolve()}{query}"
+    return uri
 
 
 def default_log_every(iterations: int, diagnostics_every: int) -> int:

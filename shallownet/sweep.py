@@ -322,7 +322,7 @@ def run_sweep(
 
         tags = {"shallownet.sweep_dir": str(sweep_dir)}
         typed = {axis.key: axis.typed for axis in sweep_axes}
-        parent = parent_run(tracking, sweep_name(sweep_axes), typed, tags)
+        parent = parent_run(tracking, sweep_name(sweep_axes), typed, tags, planned)
     with parent:
         if isinstance(launcher, JobLauncher):
             returns = launcher.launch_jobs(planned)

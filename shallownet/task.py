@@ -24,6 +24,7 @@ import yaml
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from . import interrupts
 from . import job as steps
 from .config import Settings, TrackingSettings, store_configs, validate
 from .errors import RunFailed
@@ -102,7 +103,8 @@ def task(cfg: DictConfig) -> float | list[float]:
     """The Hydra task function: train and record one job, or every job of ``cfg.batch``."""
     from hydra.core.hydra_config import HydraConfig
 
-    import_plugin_modules()  # worker processes of parallel launchers start here
+    interrupts.install()  # worker processes of parallel launchers start here
+    import_plugin_modules()
     store_configs()
     if "batch" in cfg:
         entries = OmegaConf.to_container(cfg.batch)
@@ -128,16 +130,32 @@ def run(jobs: Sequence[Job]) -> list[float]:
                 costs[k] = done[1]
         outcomes = _train([jobs[k] for k in todo], tracked)
         for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
+            interrupts.check()
             costs[k] = _record(jobs[k], run_, outcome)
     except BaseException as exc:  # an interrupt, or a store that broke: no run stays RUNNING
-        # A sweep's parent run, in the launching process, ends its children still RUNNING
-        # as KILLED: one writer, where every worker writing at once contends for SQLite.
-        if not (isinstance(exc, KeyboardInterrupt) and os.environ.get(PARENT_ENV)):
-            for run_ in tracked:
-                if run_ is not None:
-                    run_.kill()
+        if isinstance(exc, KeyboardInterrupt) and os.environ.get(PARENT_ENV):
+            # A sweep's parent run, in the launching process, ends its children still
+            # RUNNING as KILLED: one writer, where every worker at once contends for SQLite.
+            raise
+        _end_open_runs(tracked, exc)
         raise
     return [costs[k] for k in range(len(jobs))]
+
+
+def _end_open_runs(tracked: Sequence[TrackedRun | None], exc: BaseException) -> None:
+    """End the runs still open when ``exc`` stopped the jobs: KILLED on an interrupt,
+    else FAILED with the reason. If the store itself broke, the next command on it
+    ends them (see tracking.owner)."""
+    for run_ in tracked:
+        if run_ is None or run_.ended:
+            continue
+        try:
+            if isinstance(exc, KeyboardInterrupt):
+                run_.kill(interrupts.reason(exc))
+            else:
+                run_.fail(f"stopped by {type(exc).__name__}: {exc}")
+        except Exception as error:  # the store is broken: say so, go on
+            log.error("could not end MLflow run %s: %s", run_.run_id, error)
 
 
 def _finished(job: Job) -> tuple[str, float] | None:
@@ -158,7 +176,6 @@ def _open_run(job: Job) -> TrackedRun | None:
 
     tags = {
         "shallownet.overrides": ",".join(job.overrides),
-        "shallownet.config_hash": job.settings.config_hash(),
         "shallownet.output_dir": job.output_dir,
     }
     parent = os.environ.get(PARENT_ENV)
@@ -221,7 +238,8 @@ def _train_together(
     callbacks: list[list[Callback]] = []
     for job, run_ in zip(jobs, tracked, strict=True):
         metrics = [run_.restart_metrics()] if run_ is not None else []
-        callbacks.append([steps.diagnostics(job.settings, data), *metrics])
+        stop = interrupts.StopOnSignal(job.settings.diagnostics_every)
+        callbacks.append([steps.diagnostics(job.settings, data), stop, *metrics])
     label = jobs[0].label if len(jobs) == 1 else f"{len(jobs)} networks ({jobs[0].label}, ...)"
     callbacks[0].append(Progress(label))
     histories = train_batch(

@@ -17,11 +17,15 @@ up as Hydra's joblib launcher sets up a worker.
 # No `from __future__ import annotations`: Hydra's plugin scan imports this module
 # in a way under which @dataclass cannot resolve postponed annotations.
 import copy
+import functools
 import logging
 import math
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +78,10 @@ def execute_group(
 ) -> JobReturn:
     """In a worker process: Hydra's global state, then ``run_job`` with the real task
     function (as ``hydra_plugins.hydra_joblib_launcher._core.execute_job``)."""
+    from shallownet import interrupts
+
+    interrupts.install()
+    _die_with_parent()
     setup_globals()
     Singleton.set_state(singleton_state)
     HydraConfig.instance().set_config(config)
@@ -86,10 +94,33 @@ def execute_group(
     )
 
 
+@functools.cache  # once per worker process
+def _die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> None:
+    """When the launching process dies (even of kill -9), this worker stops as on SIGTERM,
+    and exits at the latest ``grace_seconds`` later, instead of training on as an orphan."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_seconds)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="shallownet-orphan-watch", daemon=True).start()
+
+
 def _execute_pickled(payload: bytes) -> bytes:
     """Payload and result travel cloudpickled: Hydra's global state holds OmegaConf
     resolvers defined inside functions, which the standard pickle cannot serialize."""
-    return bytes(cloudpickle.dumps(execute_group(*pickle.loads(payload))))
+    try:
+        return bytes(cloudpickle.dumps(execute_group(*pickle.loads(payload))))
+    except KeyboardInterrupt as exc:
+        # Stopped (Ctrl-C, SIGTERM, or the launching process died): this worker must not
+        # take the next group from the queue. Its open runs are left to the parent run.
+        from shallownet import interrupts
+
+        os._exit(interrupts.exit_code(exc))
 
 
 class BatchedLauncher(Launcher):
@@ -198,10 +229,24 @@ class BatchedLauncher(Launcher):
             try:
                 for future in as_completed(futures):
                     returns[futures[future]] = pickle.loads(future.result())
-            except BaseException:  # Ctrl-C reaches the workers too; start no further group
+            except BaseException:  # Ctrl-C, SIGTERM: stop the workers; start no further group
+                _stop(list(getattr(pool, "_processes", {}).values()))
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return [returns[n] for n in range(len(configs))]
+
+
+def _stop(processes: List[Any], grace_seconds: float = 30.0) -> None:  # noqa: UP006
+    """SIGTERM each worker (each then ends as on Ctrl-C); SIGKILL any still alive after
+    ``grace_seconds`` (its runs are then ended by the parent run, as vanished)."""
+    alive = [process for process in processes if process.is_alive()]
+    for process in alive:
+        process.terminate()
+    deadline = time.monotonic() + grace_seconds
+    for process in alive:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
 
 
 def _job_files(job: Any) -> None:

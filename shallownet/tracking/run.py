@@ -20,13 +20,15 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..config import Settings
 from ..job import JobResult
 from ..train import Callback, TrainState
+from .owner import REASON_TAG, owner_tags
 from .store import prepare, retry
 
 PARENT_TAG = "mlflow.parentRunId"
+CONFIG_HASH_TAG = "shallownet.config_hash"
 
 
 @functools.cache  # the same for every job of a sweep
@@ -106,14 +108,20 @@ class TrackedRun:
     ) -> None:
         tracking = settings.tracking
         assert tracking is not None
+        experiment_id = prepare(tracking)  # first: it creates the store safely
         self.client, self.settings = MlflowClient(tracking.uri), settings
-        all_tags = {"shallownet.version": __version__, **tags}
+        all_tags = {
+            "shallownet.version": __version__,
+            CONFIG_HASH_TAG: settings.config_hash(),
+            **owner_tags(),
+            **tags,
+        }
         if parent is not None:
             all_tags[PARENT_TAG] = parent
         commit = _git_commit(launch_dir)
         if commit:
             all_tags["shallownet.git_commit"] = commit
-        run = retry(self.client.create_run, prepare(tracking), run_name=run_name, tags=all_tags)
+        run = retry(self.client.create_run, experiment_id, run_name=run_name, tags=all_tags)
         self.run_id: str = run.info.run_id
         self.ended = False  # set once the run has its final status
         self.metrics = self.restart_metrics()
@@ -128,8 +136,8 @@ class TrackedRun:
         except Exception as exc:  # nobody holds this run yet: end it here, truthfully
             self.fail(f"recording its params failed: {type(exc).__name__}: {exc}")
             raise
-        except BaseException:
-            self.kill()
+        except KeyboardInterrupt as exc:
+            self.kill(interrupts.reason(exc))
             raise
 
     def restart_metrics(self) -> MlflowMetrics:
@@ -193,17 +201,21 @@ class TrackedRun:
 
     def fail(self, reason: str) -> None:
         """End the run FAILED with its reason as the ``failure_reason`` tag."""
-        self.metrics.flush()
-        retry(self.client.log_batch, self.run_id, tags=[RunTag("failure_reason", reason[:5000])])
-        retry(self.client.set_terminated, self.run_id, "FAILED")
-        self.ended = True
+        try:
+            self.metrics.flush()
+        finally:
+            self._end("FAILED", reason)
 
-    def kill(self) -> None:
-        """End the run KILLED (interrupted), unless it already ended."""
+    def kill(self, reason: str) -> None:
+        """End the run KILLED (interrupted) with the reason, unless it already ended."""
         if self.ended:
             return
         try:
             self.metrics.flush()
         finally:
-            retry(self.client.set_terminated, self.run_id, "KILLED")
-            self.ended = True
+            self._end("KILLED", reason)
+
+    def _end(self, status: str, reason: str) -> None:
+        retry(self.client.log_batch, self.run_id, tags=[RunTag(REASON_TAG, reason[:5000])])
+        retry(self.client.set_terminated, self.run_id, status)
+        self.ended = True

@@ -7,15 +7,17 @@ import math
 from mlflow.tracking import MlflowClient
 
 from ..config import TrackingSettings
+from .run import CONFIG_HASH_TAG
 from .store import prepare
 
 
 def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, float] | None:
     """The id and final cost of a FINISHED run with this config hash, newest first; else None."""
+    experiment_id = prepare(tracking)  # first: it creates the store safely
     runs = MlflowClient(tracking.uri).search_runs(
-        [prepare(tracking)],
+        [experiment_id],
         filter_string=(
-            f"tags.`shallownet.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'"
+            f"tags.`{CONFIG_HASH_TAG}` = '{config_hash}' and attributes.status = 'FINISHED'"
         ),
         order_by=["attributes.start_time DESC"],
         max_results=1,

@@ -7,6 +7,7 @@ which waits out SQLite's "database is locked" under concurrent writers.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -22,6 +23,7 @@ from ..config import TrackingSettings
 from ..errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger("shallownet")
 
 # MLflow's own HTTP client retries a refused connection for minutes; the
 # reachability check below answers in seconds instead.
@@ -54,31 +56,87 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
+# Database URIs MLflow stores runs in through SQLAlchemy, and the driver each needs.
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+SCHEMES = "sqlite:///ABSOLUTE/PATH/mlflow.db, http(s)://HOST:PORT, databricks, " + ", ".join(
+    f"{s}://..." for s in DATABASE_SCHEMES
+)
+
+
 def check_reachable(uri: str) -> None:
-    """Raise ConfigError (one line, with what to do) if the store cannot be used."""
+    """Raise ConfigError (one line, with what to do) if the store cannot be used from here.
+
+    Answers within seconds and writes nothing.
+    """
+    scheme = uri.partition(":")[0].lower()
     db = sqlite_path(uri)
     if db is not None:
-        if not db.parent.is_dir():
-            msg = f"tracking.uri={uri!r} is invalid: directory {str(db.parent)!r} does not exist"
-            raise ConfigError(msg)
-        if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
-            msg = (
-                f"tracking.uri={uri!r} is invalid: {str(db)!r} is not writable; "
-                f"run from a writable directory or set tracking.uri"
-            )
-            raise ConfigError(msg)
-        return
-    if uri.startswith(("http://", "https://")):
-        try:
-            response = requests.get(uri.rstrip("/") + "/health", timeout=5)
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            reason = type(exc).__name__
-            msg = (
-                f"tracking.uri={uri!r} is unreachable ({reason}); start the server "
-                f"(mlflow server --host 127.0.0.1 --port PORT) or use tracking=none"
-            )
-            raise ConfigError(msg) from None
+        _check_sqlite(uri, db)
+    elif scheme in ("http", "https"):
+        _check_server(uri)
+    elif scheme.partition("+")[0] in DATABASE_SCHEMES:
+        _check_database(uri)
+    elif scheme != "databricks":
+        msg = f"tracking.uri={uri!r} is invalid: MLflow cannot store runs there; use {SCHEMES}"
+        raise ConfigError(msg)
+
+
+def _check_sqlite(uri: str, db: Path) -> None:
+    if not db.is_absolute():
+        msg = f"tracking.uri={uri!r} is invalid: the path must be absolute (sqlite:////abs/path)"
+        raise ConfigError(msg)
+    if not db.parent.is_dir():
+        msg = f"tracking.uri={uri!r} is invalid: directory {str(db.parent)!r} does not exist"
+        raise ConfigError(msg)
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        msg = (
+            f"tracking.uri={uri!r} is invalid: {str(db)!r} is not writable; "
+            f"run from a writable directory or set tracking.uri"
+        )
+        raise ConfigError(msg)
+    from .sqlite import check_file
+
+    check_file(uri, db)
+
+
+def _check_server(uri: str) -> None:
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=5)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        msg = (
+            f"tracking.uri={uri!r} is unreachable ({reason}); start the server "
+            f"(mlflow server --host 127.0.0.1 --port PORT) or use tracking=none"
+        )
+        raise ConfigError(msg) from None
+
+
+def _check_database(uri: str) -> None:
+    """A database server: its SQLAlchemy driver is installed and it answers."""
+    import sqlalchemy
+
+    timeout = {} if uri.startswith("mssql") else {"connect_args": {"connect_timeout": 5}}
+    try:
+        engine = sqlalchemy.create_engine(uri, **timeout)
+    except ImportError as exc:
+        msg = (
+            f"tracking.uri={uri!r} is invalid: its database driver is not installed "
+            f"({exc}); install it (e.g. pip install psycopg2-binary for postgresql)"
+        )
+        raise ConfigError(msg) from None
+    except Exception as exc:
+        msg = f"tracking.uri={uri!r} is invalid: {type(exc).__name__}: {exc}"
+        raise ConfigError(msg) from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"tracking.uri={uri!r} is unreachable: {reason}; start the database or fix the URI"
+        raise ConfigError(msg) from None
+    finally:
+        engine.dispose()
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
@@ -106,6 +164,11 @@ def prepare(settings: TrackingSettings) -> str:
 
 def _prepare(settings: TrackingSettings) -> str:
     check_reachable(settings.uri)
+    db = sqlite_path(settings.uri)
+    if db is not None:
+        from .sqlite import create
+
+        create(settings.uri, db)
     client = MlflowClient(settings.uri)
     try:
         found = retry(client.get_experiment_by_name, settings.experiment)
@@ -116,7 +179,12 @@ def _prepare(settings: TrackingSettings) -> str:
                     f"{settings.uri}; restore it in the MLflow UI or choose another name"
                 )
                 raise ConfigError(msg)
-            return str(found.experiment_id)
+            experiment_id = str(found.experiment_id)
+            from .owner import end_vanished
+
+            if ended := end_vanished(client, experiment_id):
+                log.warning("shallownet: ended %d run(s) KILLED: their process vanished", ended)
+            return experiment_id
         location = artifact_location(settings.uri, settings.experiment)
         return str(
             retry(client.create_experiment, settings.experiment, artifact_location=location)

@@ -7,75 +7,165 @@ params are the sweep's axes as typed (``sweep.init = zeros,small,large``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from mlflow.entities import Param
+from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..config import TrackingSettings
-from ..task import PARENT_ENV
-from .run import PARENT_TAG
+from ..task import PARENT_ENV, Job
+from .owner import REASON_TAG, end_vanished, owner_tags
+from .run import CONFIG_HASH_TAG, PARENT_TAG
 from .store import prepare, retry, ui_command
+
+log = logging.getLogger("shallownet")
+
+
+SWEEP_HASH_TAG = "shallownet.sweep_hash"
+JOBS_ARTIFACT = "sweep/jobs.json"  # the sweep's planned jobs, for reports
+
+
+def sweep_hash(jobs: Sequence[Job]) -> str:
+    """Identifies a sweep by the configurations of its jobs (to resume it)."""
+    blob = json.dumps(sorted(job.settings.config_hash() for job in jobs)).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def latest_children(client: MlflowClient, experiment_id: str, parent_id: str) -> list[Run]:
+    """The newest child run of each configuration (a resumed job's earlier runs are left out)."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50_000,
+    )
+    newest: dict[str, Run] = {}
+    for run in runs:
+        newest.setdefault(run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id), run)
+    return list(newest.values())
 
 
 def child_statuses(client: MlflowClient, experiment_id: str, parent_id: str) -> Counter[str]:
-    """How many child runs of a parent ended in each status."""
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'", max_results=50_000
-    )
-    return Counter(run.info.status for run in runs)
+    """How many configurations of a parent's children ended in each status (newest run each)."""
+    return Counter(run.info.status for run in latest_children(client, experiment_id, parent_id))
 
 
-def end_parent_run(uri: str, parent_id: str, status: str) -> Counter[str]:
+def end_parent_run(
+    uri: str, parent_id: str, status: str, reason: str | None = None
+) -> Counter[str]:
     """Record the children's statuses on the parent run and end it.
 
     A child still RUNNING at this point belongs to a job that was stopped before it
-    could end its run (an interrupt in a worker, say): it ends KILLED.
+    could end its run: a worker that died ends KILLED as vanished, one interrupted
+    with the sweep ends KILLED with the sweep's reason.
     """
     client = MlflowClient(uri)
     run = client.get_run(parent_id)
+    experiment_id = run.info.experiment_id
+    if status != "KILLED":  # a worker that died (not one the interrupt stopped)
+        end_vanished(client, experiment_id)
     running = client.search_runs(
-        [run.info.experiment_id],
+        [experiment_id],
         filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'",
         max_results=50_000,
     )
+    why = f"{reason or status}: the sweep stopped before this run ended"
     for child in running:
+        retry(client.log_batch, child.info.run_id, tags=[RunTag(REASON_TAG, why)])
         retry(client.set_terminated, child.info.run_id, "KILLED")
-    counts = child_statuses(client, run.info.experiment_id, parent_id)
-    for key, n in counts.items():
-        retry(client.set_tag, parent_id, f"children_{key.lower()}", str(n))
+    counts = child_statuses(client, experiment_id, parent_id)
+    tags = [RunTag(f"children_{key.lower()}", str(n)) for key, n in counts.items()]
+    if reason:
+        tags.append(RunTag(REASON_TAG, reason))
+    retry(client.log_batch, parent_id, tags=tags)
     retry(client.set_terminated, parent_id, status)
     return counts
 
 
-@contextmanager
-def parent_run(
-    tracking: TrackingSettings, name: str, axes: Mapping[str, str], tags: Mapping[str, str]
-) -> Iterator[str]:
-    """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt, else FAILED."""
-    experiment_id = prepare(tracking)
-    client = MlflowClient(tracking.uri)
-    all_tags = {"shallownet.version": __version__, "shallownet.role": "sweep", **tags}
+def _resumable(client: MlflowClient, experiment_id: str, key: str) -> str | None:
+    """The newest parent run of an earlier sweep of exactly these jobs, if any."""
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`shallownet.role` = 'sweep' and tags.`{SWEEP_HASH_TAG}` = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
+def _open_parent(
+    client: MlflowClient,
+    experiment_id: str,
+    tracking: TrackingSettings,
+    name: str,
+    axes: Mapping[str, str],
+    tags: Mapping[str, str],
+    jobs: Sequence[Job],
+) -> str:
+    """The parent run: the earlier one of these jobs when resuming, else a new one."""
+    key = sweep_hash(jobs)
+    if tracking.skip_finished and (earlier := _resumable(client, experiment_id, key)):
+        retry(client.update_run, earlier, status="RUNNING")
+        owner = [RunTag(k, v) for k, v in owner_tags().items()]
+        retry(client.log_batch, earlier, tags=owner)
+        if REASON_TAG in client.get_run(earlier).data.tags:
+            retry(client.delete_tag, earlier, REASON_TAG)
+        log.info("shallownet: resuming the sweep of parent run %s", earlier)
+        return earlier
+    all_tags = {
+        "shallownet.version": __version__,
+        "shallownet.role": "sweep",
+        SWEEP_HASH_TAG: key,
+        **owner_tags(),
+        **tags,
+    }
     run = retry(client.create_run, experiment_id, run_name=name[:250], tags=all_tags)
     run_id = str(run.info.run_id)
     params = [Param(f"sweep.{key}", typed[:6000]) for key, typed in axes.items()]
     if params:
         retry(client.log_batch, run_id, params=params)
+    planned = [
+        {"num": job.num, "label": job.label, "config_hash": job.settings.config_hash()}
+        for job in jobs
+    ]
+    retry(client.log_dict, run_id, planned, JOBS_ARTIFACT)
+    return run_id
+
+
+@contextmanager
+def parent_run(
+    tracking: TrackingSettings,
+    name: str,
+    axes: Mapping[str, str],
+    tags: Mapping[str, str],
+    jobs: Sequence[Job],
+) -> Iterator[str]:
+    """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
+    signal), else FAILED with the reason."""
+    experiment_id = prepare(tracking)  # first: it creates the store safely
+    client = MlflowClient(tracking.uri)
+    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
     os.environ[PARENT_ENV] = run_id
-    status = "FAILED"
+    status, reason = "FAILED", None
     try:
         yield run_id
         status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except KeyboardInterrupt as exc:
+        status, reason = "KILLED", interrupts.reason(exc)
+        raise
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         os.environ.pop(PARENT_ENV, None)
-        counts = end_parent_run(tracking.uri, run_id, status)
+        counts = end_parent_run(tracking.uri, run_id, status, reason)
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
         print(
             f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "

@@ -1,0 +1,80 @@
+"""Signals that stop a command: SIGTERM and SIGHUP are handled as Ctrl-C is.
+
+Each raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread,
+so the same code ends every run KILLED with the reason and the command exits
+with the shell's code for the signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
+After the first SIGTERM or SIGHUP, further ones are ignored so that the
+runs can be ended; ``kill -9`` still stops the process at once (its runs are
+then ended by the next command on the store: see ``tracking.owner``).
+
+An exception raised by a signal handler is lost when the signal arrives while
+Python runs a destructor or a weakref callback, so the signal is also kept:
+training calls :func:`check` (through :class:`StopOnSignal`) and stops there.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+from .train import Callback, TrainState
+
+HANDLED = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by a signal."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+_pending: int | None = None  # the signal received, until the process stops
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    global _pending
+    _pending = signum
+    for sig in HANDLED:
+        signal.signal(sig, signal.SIG_IGN)  # one is enough: let the runs be ended
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Handle SIGTERM and SIGHUP in this process (from its main thread; else a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in HANDLED:
+        signal.signal(sig, _raise)
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a handled signal arrived (and its exception was lost)."""
+    if _pending is not None:
+        raise Interrupted(_pending)
+
+
+class StopOnSignal(Callback):
+    """Training callback: stop at the next due step once SIGTERM or SIGHUP arrived."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def on_step(self, state: TrainState) -> None:
+        check()
+
+
+def signal_of(exc: KeyboardInterrupt) -> int:
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+
+
+def reason(exc: KeyboardInterrupt) -> str:
+    """Why a run was KILLED: ``interrupted by SIGTERM``."""
+    return f"interrupted by {signal.Signals(signal_of(exc)).name}"
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """The shell's exit code for a process stopped by this signal (128 + its number)."""
+    return 128 + signal_of(exc)

@@ -1,0 +1,124 @@
+"""The embedded store: an MLflow SQLite file, checked before use and created atomically.
+
+Any number of commands may start at once on one fresh ``mlflow.db``, and any of
+them may be killed at any moment. So the store is created under an exclusive
+lock on its directory, into a temporary file that is renamed into place once
+MLflow has built every table: ``mlflow.db`` is either absent or complete.
+Before that, :func:`check_file` refuses (in one line, within seconds, without
+touching it) a file MLflow could not use: a folder, a file that is not SQLite,
+an SQLite file that is not an MLflow store, or a store of another schema.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ConfigError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _invalid(uri: str, why: str) -> ConfigError:
+    return ConfigError(f"tracking.uri={uri!r} is invalid: {why}")
+
+
+@functools.cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """MLflow's schema: the newest revision, and every revision it can upgrade from."""
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))  # type: ignore[no-untyped-call]
+    heads = script.get_heads()
+    known = frozenset(rev.revision for rev in script.walk_revisions())
+    return heads[0], known
+
+
+def check_file(uri: str, db: Path) -> None:
+    """Raise ConfigError if ``db`` exists and MLflow could not use it as its store."""
+    if not db.exists():
+        return
+    if db.is_dir():
+        raise _invalid(uri, f"{str(db)!r} is a folder, not an MLflow SQLite file")
+    try:
+        with db.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise _invalid(uri, f"cannot read {str(db)!r}: {exc.strerror}") from None
+    if not header:
+        return  # an empty file: MLflow creates its tables in it
+    if header != SQLITE_HEADER:
+        raise _invalid(uri, f"{str(db)!r} is not an SQLite file; move it away or choose another")
+    try:
+        con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {row[0] for row in con.execute("select name from sqlite_master")}
+            found = None
+            if "alembic_version" in tables:
+                row = con.execute("select version_num from alembic_version").fetchone()
+                found = row and row[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise _invalid(uri, f"{str(db)!r} is not a usable SQLite database ({exc})") from None
+    if not tables or (tables == {"alembic_version"} and not found):
+        return  # empty: MLflow creates its tables in it
+    if "experiments" not in tables or not found:
+        raise _invalid(uri, f"{str(db)!r} is an SQLite database but not an MLflow store")
+    head, known = _revisions()
+    if found == head:
+        return
+    if found in known:
+        raise _invalid(
+            uri,
+            f"the store has an older MLflow schema ({found}, this MLflow needs {head}); "
+            f"back it up, then run: mlflow db upgrade {uri}",
+        )
+    raise _invalid(
+        uri, f"the store was written by a newer MLflow (schema {found}); upgrade mlflow"
+    )
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder, held by this process until the block ends (the
+    kernel releases it if the process dies)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _temporary(db: Path) -> Path:
+    return db.with_name(f".{db.name}.creating-{os.getpid()}")
+
+
+def create(uri: str, db: Path) -> None:
+    """Make ``db`` a complete MLflow store, if it is not one yet (safe under races and kills)."""
+    if db.exists() and db.stat().st_size > 0:
+        return
+    with _locked(db.parent):
+        if db.exists() and db.stat().st_size > 0:
+            return  # another process created it while this one waited
+        for stale in db.parent.glob(f".{db.name}.creating-*"):
+            stale.unlink(missing_ok=True)  # left by a process killed while creating
+        from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        tmp = _temporary(db)
+        try:
+            tmp_uri = f"sqlite:///{tmp}"
+            store = SqlAlchemyStore(tmp_uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)  # type: ignore[no-untyped-call]
+            store.engine.dispose()
+            SqlAlchemyStore._engine_map.pop(tmp_uri, None)
+            os.replace(tmp, db)
+        finally:
+            tmp.unlink(missing_ok=True)
