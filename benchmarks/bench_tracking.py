@@ -19,7 +19,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine, median_time, table
-from shallownet.config import Settings, store_configs, validate
+from shallownet.config import Settings, store_configs
+from shallownet.job import validate
 from shallownet.task import Job, run
 from shallownet.tracking.store import prepare
 

@@ -480,9 +480,9 @@ def default_log_every(iterations: int, diagnostics_every: int) -> int:
     return diagnostics_every * max(1, math.ceil(iterations / (100 * diagnostics_every)))
 
 
-# How each plugin group checks a choice: call it once on something small.
+# How each plugin group checks a choice: call it once on something small. (Data is
+# checked by loading it, with its test split: shallownet.job.check.)
 PLUGIN_CHECKS: dict[str, Callable[[Choice], object]] = {
-    "data": lambda c: datasets.load(c.name, **c.params),
     "init": lambda c: initializers.check(c.name, **c.params),
     "activation": lambda c: activations.check(c.name, **c.params),
 }
@@ -510,12 +510,3 @@ def check_plugins(jobs: Sequence[Settings]) -> None:
             except Exception as exc:  # a plugin that raises while being checked is broken
                 msg = f"{group}: plugin {choice.name!r} raised {type(exc).__name__}: {exc}"
                 raise ConfigError(msg) from None
-
-
-def validate(
-    cfg: DictConfig, launch_dir: Path, choices: Mapping[str, Any] | None = None
-) -> Settings:
-    """Check every field and the plugins of one composed config; return its Settings."""
-    result = settings(cfg, launch_dir, choices)
-    check_plugins([result])
-    return result

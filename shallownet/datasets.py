@@ -197,6 +197,9 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
         )
         raise ValueError(msg)
     features = [c for c in frame.columns if c != label]
+    if frame.empty:
+        msg = f"CSV file {str(path)!r} has no examples (only a header); add one row per example"
+        raise ValueError(msg)
     if not features:
         msg = f"CSV file {str(path)!r} has no feature columns besides {label!r}"
         raise ValueError(msg)
@@ -215,6 +218,14 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
             row = int(np.flatnonzero(missing.to_numpy())[0])
             msg = (
                 f"CSV file {str(path)!r}: column {column!r} has a missing value on line {row + 2}"
+            )
+            raise ValueError(msg)
+        infinite = np.isinf(values.to_numpy(dtype=np.float64))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            msg = (
+                f"CSV file {str(path)!r}: column {column!r} has an infinite value "
+                f"{str(frame[column].iloc[row])!r} on line {row + 2}; values must be finite numbers"
             )
             raise ValueError(msg)
     y = frame[label].to_numpy(dtype=np.float64)

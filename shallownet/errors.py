@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    CompactHydraException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .plugin_modules import ENV_VAR, PluginModuleError
@@ -45,6 +50,8 @@ def one_line(exc: BaseException) -> str:
         options = ", ".join(sorted(exc.options))
         return f"{group}={value!r} is invalid: unknown option; choose from {options}{hint}"
     cause = exc.__cause__
+    if isinstance(exc, InstantiationException) and isinstance(cause, USER_ERRORS):
+        return one_line(cause)  # a plugin (the launcher, say) refused its parameters
     full_key = getattr(cause, "full_key", None)
     if isinstance(cause, OmegaConfBaseException) and full_key:
         reason = str(getattr(cause, "msg", cause)).splitlines()[0]

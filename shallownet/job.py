@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
 from . import datasets
-from .config import Settings
+from .config import Settings, check_plugins, settings
 from .diagnostics import RecordDiagnostics
+from .errors import ConfigError
 from .network import Array, Network
 from .train import History
 
@@ -74,3 +82,81 @@ def result(net: Network, initial: Network, data: Data, history: History) -> JobR
     if data.X_test is not None and data.Y_test is not None:
         test_acc = net.accuracy(data.X_test, data.Y_test) if finite else float("nan")
     return JobResult(net, initial, data, history, train_acc, test_acc)
+
+
+# -- checks before anything is written ---------------------------------------------
+
+
+def validate(
+    cfg: DictConfig, launch_dir: Path, choices: Mapping[str, Any] | None = None
+) -> Settings:
+    """Check every field, the plugins, the data and the size of one composed config."""
+    result = settings(cfg, launch_dir, choices)
+    check([result])
+    return result
+
+
+def check(jobs: Sequence[Settings]) -> None:
+    """Everything about these jobs that can fail before training, checked now, each
+    distinct configuration once: the plugins, the data (with its test split) and
+    whether a network of this size fits in this machine's memory."""
+    check_plugins(jobs)
+    loaded: dict[str, Data] = {}
+    sized: set[tuple[str, tuple[int, ...], str]] = set()
+    for job in jobs:
+        key = json.dumps(
+            {k: str(v) for k, v in job.record.items() if k.partition(".")[0] == "data"},
+            sort_keys=True,
+        )
+        if key not in loaded:
+            try:
+                loaded[key] = load_data(job)
+            except (ValueError, TypeError, OSError) as exc:
+                msg = f"data: {exc}"
+                raise ConfigError(msg) from None
+            except Exception as exc:  # a data plugin that raises is broken
+                msg = f"data: plugin {job.data.name!r} raised {type(exc).__name__}: {exc}"
+                raise ConfigError(msg) from None
+        if (key, job.hidden, job.dtype) not in sized:
+            sized.add((key, job.hidden, job.dtype))
+            _check_memory(job, loaded[key])
+
+
+def memory_needed(layers: Sequence[int], examples: int, dtype: str) -> int:
+    """Bytes one network needs while training, about: Z, A and their gradients for every
+    layer and example, and the parameters, their gradients and the initial copy."""
+    units = sum(layers[1:])
+    weights = sum(n * n_prev for n_prev, n in itertools.pairwise(layers))
+    return (4 * units * examples + 3 * (weights + units)) * np.dtype(dtype).itemsize
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can give a new process (Linux: MemAvailable)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _check_memory(job: Settings, data: Data) -> None:
+    examples = max(data.X.shape[1], 0 if data.X_test is None else data.X_test.shape[1])
+    layers = [data.X.shape[0], *job.hidden, 1]
+    need = memory_needed(layers, examples, job.dtype)
+    have = available_memory()
+    if have is not None and need > have:
+        msg = (
+            f"model.hidden={list(job.hidden)} is invalid: a network this size needs about "
+            f"{_gib(need)} of memory on {examples} examples of {layers[0]} features "
+            f"({job.dtype}); this machine has {_gib(have)} available; use fewer units"
+        )
+        raise ConfigError(msg)

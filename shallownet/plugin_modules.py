@@ -62,10 +62,23 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise _broken(str(path), exc) from exc
     except BaseException:
         del sys.modules[name]
         raise
     return module
+
+
+def _broken(entry: str, exc: Exception) -> PluginModuleError:
+    """A plugin module that exists but fails while it is imported, as one line."""
+    if isinstance(exc, SyntaxError):
+        where = f"line {exc.lineno}: {exc.msg}"
+    else:
+        where = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    msg = f"{ENV_VAR}: plugin module {entry!r} failed to import ({where}); fix it or remove it"
+    return PluginModuleError(msg)
 
 
 def import_plugin_modules(spec: str | None = None) -> list[ModuleType]:
@@ -84,9 +97,13 @@ def import_plugin_modules(spec: str | None = None) -> list[ModuleType]:
         try:
             modules.append(importlib.import_module(entry))
         except ModuleNotFoundError as exc:
-            msg = (
-                f"{ENV_VAR}: cannot import plugin module {entry!r} ({exc}); "
-                f"give a module on PYTHONPATH or a path to a .py file"
-            )
-            raise PluginModuleError(msg) from exc
+            if exc.name is not None and entry.startswith(exc.name):
+                msg = (
+                    f"{ENV_VAR}: cannot import plugin module {entry!r} ({exc}); "
+                    f"give a module on PYTHONPATH or a path to a .py file"
+                )
+                raise PluginModuleError(msg) from exc
+            raise _broken(entry, exc) from exc
+        except Exception as exc:
+            raise _broken(entry, exc) from exc
     return modules

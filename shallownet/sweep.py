@@ -21,7 +21,7 @@ import copy
 import itertools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -36,13 +36,43 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import check_plugins, settings_from, validate
+from .config import Settings, settings_from
 from .errors import ConfigError, abort_on_user_error
+from .job import check as check_jobs
+from .job import validate
 from .task import Job
 
 
 def launch_dir(config: DictConfig) -> Path:
     return Path(config.hydra.runtime.cwd)
+
+
+def check_path_lengths(key: str, folder: Path, fixed: Path | None = None) -> None:
+    """Each folder name (below ``fixed``, which is checked separately) and the whole path
+    fit the filesystem's limits (255 and 4,096 bytes on Linux)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+        path_max = os.pathconf(existing, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    parts = folder.relative_to(fixed).parts if fixed is not None else folder.parts
+    for part in parts:
+        if len(os.fsencode(part)) > name_max:
+            msg = (
+                f"{key} is invalid: folder name {part[:40]!r}... is {len(os.fsencode(part))} "
+                f"bytes, more than this filesystem allows ({name_max}); shorten the overrides "
+                f"or set {key} (e.g. {key}=${{hydra.job.num}})"
+            )
+            raise ConfigError(msg)
+    if len(os.fsencode(str(folder))) >= path_max:
+        msg = (
+            f"{key} is invalid: path {str(folder)[:40]!r}... is longer than this "
+            f"filesystem allows ({path_max} bytes); use shorter folder names"
+        )
+        raise ConfigError(msg)
 
 
 def check_writable(key: str, folder: Path) -> None:
@@ -56,6 +86,7 @@ def check_writable(key: str, folder: Path) -> None:
             f"writable directory); run from a writable directory or set {key}"
         )
         raise ConfigError(msg)
+    check_path_lengths(key, folder)
 
 
 @dataclass(frozen=True)
@@ -289,9 +320,23 @@ def jobs(
                 config=task,
             )
         )
-    check_plugins([job.settings for job in found])
-    check_writable("hydra.sweep.dir", launch / str(composer.master.hydra.sweep.dir))
+    check_jobs([job.settings for job in found])
+    sweep_dir = launch / str(composer.master.hydra.sweep.dir)
+    check_writable("hydra.sweep.dir", sweep_dir)
+    for job in found:
+        check_path_lengths("hydra.sweep.subdir", Path(job.output_dir), sweep_dir)
+    check_stores(job.settings for job in found)
     return found
+
+
+def check_stores(jobs: Iterable[Settings]) -> None:
+    """Every tracking store of these jobs can be used from here (each checked once)."""
+    uris = {job.tracking.uri for job in jobs if job.tracking is not None}
+    if uris:
+        from .tracking.store import check_reachable
+
+        for uri in sorted(uris):
+            check_reachable(uri)
 
 
 def sweep_name(sweep_axes: Sequence[Axis]) -> str:
@@ -354,8 +399,4 @@ class ValidateRun(Callback):
 def check_run(config: DictConfig) -> None:
     """Everything a single run can be refused for, before Hydra writes anything."""
     check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
-    tracking = validate(config, launch_dir(config)).tracking
-    if tracking is not None:
-        from .tracking.store import check_reachable
-
-        check_reachable(tracking.uri)
+    check_stores([validate(config, launch_dir(config))])

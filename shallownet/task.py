@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import interrupts
 from . import job as steps
-from .config import Settings, TrackingSettings, store_configs, validate
+from .config import Settings, TrackingSettings, store_configs
 from .errors import RunFailed
 from .network import Network
 from .plugin_modules import import_plugin_modules
@@ -67,7 +67,7 @@ class Job:
     def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
         """A job as any Hydra launcher runs it: its config (no ``hydra`` node) is validated."""
         launch = Path(hydra_cfg.runtime.cwd)
-        job_settings = validate(cfg, launch, choices=hydra_cfg.runtime.choices)
+        job_settings = steps.validate(cfg, launch, choices=hydra_cfg.runtime.choices)
         overrides = tuple(str(o) for o in hydra_cfg.overrides.task)
         return cls(
             settings=job_settings,

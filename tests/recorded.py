@@ -8,7 +8,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from shallownet.config import Settings, store_configs, validate
+from shallownet.config import Settings, store_configs
+from shallownet.job import validate
 from shallownet.task import Job, run
 from shallownet.tracking.sweep import parent_run
 

@@ -15,8 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import shallownet as sn
-from shallownet.config import ModelConfig, Settings, TrainConfig, store_configs, text, validate
+from shallownet.config import ModelConfig, Settings, TrainConfig, store_configs, text
 from shallownet.errors import ConfigError
+from shallownet.job import validate
 from shallownet.network import Array
 from shallownet.plugin_modules import import_plugin_modules
 from shallownet.sweep import plan
