@@ -225,7 +225,7 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
             row = int(np.flatnonzero(infinite)[0])
             msg = (
                 f"CSV file {str(path)!r}: column {column!r} has an infinite value "
-                f"{str(frame[column].iloc[row])!r} on line {row + 2}; values must be finite numbers"
+                f"{str(frame[column].iloc[row])!r} on line {row + 2}; use finite numbers"
             )
             raise ValueError(msg)
     y = frame[label].to_numpy(dtype=np.float64)

@@ -24,12 +24,14 @@ from .recorded import RecordedSweep
 
 
 def _curves() -> pd.DataFrame:
-    # run a reaches 0.3 at step 20, run b never does, run c at step 10
+    # run a reaches 0.3 at step 20, b never does, c at step 10; d (KILLED) at step 10,
+    # e (FAILED) diverged
     return pd.DataFrame(
         {
-            "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
-            "step": [0, 10, 20] * 3,
-            "value": [0.69, 0.5, 0.3, 0.69, 0.69, 0.69, 0.69, 0.2, 0.1],
+            "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3 + ["d"] * 3 + ["e"] * 3,
+            "step": [0, 10, 20] * 5,
+            "value": [0.69, 0.5, 0.3, 0.69, 0.69, 0.69, 0.69, 0.2, 0.1]
+            + [0.69, 0.05, 0.01, 0.69, 5.0, math.inf],
         }
     )
 
@@ -37,15 +39,15 @@ def _curves() -> pd.DataFrame:
 def _runs() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "run_id": ["a", "b", "c"],
-            "init": ["small", "zeros", "small"],
-            "seed": [0, 0, 1],
-            "status": ["FINISHED", "FINISHED", "FAILED"],
-            "final_cost": [0.3, 0.69, 0.1],
-            "train_accuracy_final": [0.9, 0.5, 0.95],
-            "distinct_units_final": [4, 1, 4],
-            "sat_frac_init": [0.0, 0.0, 0.2],
-            "mean_gprime_init": [1.0, 1.0, 0.6],
+            "run_id": ["a", "b", "c", "d", "e"],
+            "init": ["small", "zeros", "small", "small", "zeros"],
+            "seed": [0, 0, 1, 2, 1],
+            "status": ["FINISHED", "FINISHED", "FINISHED", "KILLED", "FAILED"],
+            "final_cost": [0.3, 0.69, 0.1, 0.01, math.nan],
+            "train_accuracy_final": [0.9, 0.5, 0.95, 0.99, math.nan],
+            "distinct_units_final": [4, 1, 4, 4, 1],
+            "sat_frac_init": [0.0, 0.0, 0.2, 0.0, 0.0],
+            "mean_gprime_init": [1.0, 1.0, 0.6, 1.0, 1.0],
         }
     )
 
@@ -57,33 +59,36 @@ def test_steps_to_threshold() -> None:
     assert got["c"] == 10
 
 
-def test_comparison_medians_and_ranges_over_seeds() -> None:
+def test_comparison_counts_every_status_and_summarizes_finished_runs_only() -> None:
     runs = per_run(_runs(), _curves(), ["init", "seed"], threshold=0.3)
     assert list(runs.columns[:4]) == ["run_id", "init", "seed", "status"]
     assert runs["test_accuracy"].isna().all()  # no test set: the column is there, empty
     table = comparison(runs, ["init"])
     assert list(table["init"]) == ["small", "zeros"]  # in sweep order
     small = table.iloc[0]
-    assert (small["runs"], small["failed"], small["reached"]) == (2, 1, 2)
+    counts = ("runs", "finished", "failed", "killed", "reached")
+    assert tuple(small[c] for c in counts) == (3, 2, 0, 1, 2)
+    # the KILLED run d (cost 0.01 when stopped) is not a result
     assert small["final_cost_median"] == pytest.approx(0.2)
     assert (small["final_cost_min"], small["final_cost_max"]) == (0.1, 0.3)
     assert small["steps_to_threshold_median"] == 15
     zeros = table.iloc[1]
-    assert zeros["reached"] == 0
+    assert tuple(zeros[c] for c in counts) == (2, 1, 1, 0, 0)
     assert math.isnan(zeros["steps_to_threshold_median"])
 
 
 def test_readable_cells_and_markdown() -> None:
     runs = per_run(_runs(), _curves(), ["init", "seed"], threshold=0.3)
     text = readable(comparison(runs, ["init"]), ["init"], 0.3)
-    assert list(text.columns[:4]) == ["init", "runs", "failed", "reached cost<0.3"]
+    assert list(text.columns[:5]) == ["init", "runs", "failed", "killed", "reached cost<0.3"]
     assert text.loc[0, "final cost"] == "0.2 [0.1–0.3]"
     assert text.loc[1, "final cost"] == "0.69"
     assert text.loc[1, "steps to cost<0.3"] == "–"
     assert text.loc[0, "reached cost<0.3"] == "2/2"
+    assert text.loc[1, "reached cost<0.3"] == "0/1"
     assert "test acc" not in text.columns  # nothing to show
     md = to_markdown(text).splitlines()
-    assert md[0].startswith("| init | runs | failed |")
+    assert md[0].startswith("| init | runs | failed | killed |")
     assert md[1].startswith("|---|---|")
     assert len(md) == 4
 

@@ -82,12 +82,29 @@ def main(argv: list[str] | None = None) -> None:
         check_reachable(args.tracking_uri)
         sweep = load_sweep(args.tracking_uri, args.experiment, args.parent_run_id)
     except USER_ERRORS as exc:
-        print(f"shallownet-report: error: {one_line(exc)}", file=sys.stderr)
+        line = one_line(exc).replace("tracking.uri=", "--tracking-uri=", 1)  # as typed here
+        print(f"shallownet-report: error: {line}", file=sys.stderr)
         sys.exit(2)
     out = args.out or Path("reports") / sweep.parent_id
-    paths = write_report(sweep, out, args.threshold)
-    print(f"sweep {sweep.parent_id}: {sweep.parent_name} ({len(sweep.runs)} runs)\n")
+    try:
+        paths = write_report(sweep, out, args.threshold)
+    except OSError as exc:
+        print(
+            f"shallownet-report: error: --out={str(out)!r} is invalid: cannot write "
+            f"{exc.filename or out}: {exc.strerror or exc}; choose a writable folder",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    counts = ", ".join(f"{n} {status}" for status, n in sweep.statuses.items())
+    print(f"sweep {sweep.parent_id}: {sweep.parent_name} ({counts})\n")
     print(paths["table.md"].read_text())
+    if sweep.unfinished:
+        shown = ", ".join(sweep.unfinished[:10]) + (", ..." if len(sweep.unfinished) > 10 else "")
+        print(
+            f"incomplete: {len(sweep.unfinished)} of {len(sweep.runs) + len(sweep.missing)} "
+            f"jobs have no FINISHED run ({shown}); the table's numbers are over FINISHED runs "
+            f"only. To complete it, run the sweep again with tracking.skip_finished=true.\n"
+        )
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if not args.no_attach:
         client = MlflowClient(args.tracking_uri)

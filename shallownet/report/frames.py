@@ -1,21 +1,35 @@
 """Runs of a sweep, read from MLflow into tidy pandas frames.
 
-- :func:`load_sweep` returns a :class:`Sweep`: ``runs`` (one row per child
-  run: params, summary metrics, status), ``curves`` (one row per run × step of
-  the ``cost`` history), and ``keys`` (the swept keys, as run columns).
+- :func:`load_sweep` returns a :class:`Sweep`: ``runs`` (one row per job of
+  the sweep that has a run: params, summary metrics, status), ``curves`` (one
+  row per run × step of the ``cost`` history), ``keys`` (the swept keys, as run
+  columns) and ``missing`` (the jobs planned that have no run at all).
+
+A job's run is its newest FINISHED run under the parent, else its newest run
+there, else (for a resumed sweep that skipped it) a FINISHED run of the same
+configuration elsewhere in the experiment. Before reading, RUNNING runs whose
+process vanished are ended KILLED, so the statuses read are true.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..config import record_key
 from ..errors import ConfigError
+from ..tracking.owner import REASON_TAG, end_vanished
+from ..tracking.run import CONFIG_HASH_TAG, PARENT_TAG
+from ..tracking.skip import newest_finished
+from ..tracking.sweep import JOBS_ARTIFACT
 
 
 @dataclass
@@ -25,6 +39,21 @@ class Sweep:
     runs: pd.DataFrame
     curves: pd.DataFrame
     keys: list[str]
+    missing: list[str] = field(default_factory=list)  # labels of planned jobs with no run
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        """How many jobs ended in each status (``MISSING``: never started)."""
+        counts = {str(k): int(v) for k, v in self.runs["status"].value_counts().items()}
+        if self.missing:
+            counts["MISSING"] = len(self.missing)
+        return dict(sorted(counts.items()))
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Run names of the jobs without a FINISHED run, then the missing ones."""
+        names = self.runs.loc[self.runs["status"] != "FINISHED", "run_name"]
+        return [str(name) for name in names] + self.missing
 
     @property
     def group_keys(self) -> list[str]:
@@ -46,7 +75,17 @@ def _experiment_id(client: MlflowClient, experiment: str, uri: str) -> str:
 def find_parent(client: MlflowClient, experiment_id: str, parent_id: str | None) -> Run:
     """The given sweep's parent run, or the latest one."""
     if parent_id is not None:
-        return client.get_run(parent_id)
+        try:
+            run = client.get_run(parent_id)
+        except MlflowException:
+            run = None
+        if run is None or run.data.tags.get("shallownet.role") != "sweep":
+            msg = (
+                f"--parent-run-id={parent_id!r} is invalid: no sweep's parent run has this id; "
+                f"omit it for the latest sweep"
+            )
+            raise ConfigError(msg)
+        return run
     parents = client.search_runs(
         [experiment_id],
         filter_string="tags.`shallownet.role` = 'sweep'",
@@ -67,7 +106,7 @@ def runs_frame(children: list[Run]) -> pd.DataFrame:
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
             "status": run.info.status,
-            "failure_reason": run.data.tags.get("failure_reason"),
+            "failure_reason": run.data.tags.get(REASON_TAG),
             "job_num": int(run.data.tags.get("shallownet.job_num", -1)),
         }
         row.update(run.data.params)
@@ -98,21 +137,60 @@ def curves_frame(client: MlflowClient, run_ids: list[str], metric: str = "cost")
     return pd.DataFrame(rows, columns=["run_id", "step", "value"])
 
 
+def planned_jobs(client: MlflowClient, parent: Run) -> list[dict[str, Any]] | None:
+    """The jobs a sweep planned (num, label, config_hash), as its parent recorded them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(parent.info.run_id, JOBS_ARTIFACT, tmp)
+        except Exception:  # a sweep recorded before shallownet kept its plan
+            return None
+        planned: list[dict[str, Any]] = json.loads(Path(path).read_text())
+    return planned
+
+
+def _job_runs(client: MlflowClient, parent: Run) -> tuple[list[Run], list[str]]:
+    """Each planned job's run (see the module's docstring), and the labels of jobs without."""
+    experiment_id = parent.info.experiment_id
+    children = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50_000,
+    )
+    planned = planned_jobs(client, parent)
+    if planned is None:
+        return children, []
+    best: dict[str, Run] = {}
+    for run in children:  # newest first: keep the newest FINISHED, else the newest
+        key = run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id)
+        kept = best.get(key)
+        if kept is None or (kept.info.status != "FINISHED" and run.info.status == "FINISHED"):
+            best[key] = run
+    found: list[Run] = []
+    missing: list[str] = []
+    for job in planned:
+        chosen = best.get(job["config_hash"])
+        if chosen is None or chosen.info.status != "FINISHED":
+            chosen = newest_finished(client, experiment_id, job["config_hash"]) or chosen
+        if chosen is None:
+            missing.append(str(job["label"]))
+        else:
+            found.append(chosen)
+    return found, missing
+
+
 def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None = None) -> Sweep:
     """Read a sweep (the latest by default) into tidy frames."""
     client = MlflowClient(uri)
-    parent = find_parent(client, _experiment_id(client, experiment, uri), parent_id)
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-        max_results=50_000,
-    )
+    experiment_id = _experiment_id(client, experiment, uri)
+    end_vanished(client, experiment_id)
+    parent = find_parent(client, experiment_id, parent_id)
+    children, missing = _job_runs(client, parent)
     runs = runs_frame(children)
-    if not runs.empty:
-        runs = runs.sort_values("job_num", kind="stable").reset_index(drop=True)
     if runs.empty:
         msg = f"sweep {parent.info.run_id} has no runs"
         raise ConfigError(msg)
+    runs = runs.sort_values("job_num", kind="stable").reset_index(drop=True)
     for column in ("seed", "train.iterations"):
         if column in runs.columns:
             runs[column] = pd.to_numeric(runs[column])
@@ -122,4 +200,5 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
         runs=runs,
         curves=curves_frame(client, list(runs["run_id"])),
         keys=swept_keys(parent, runs),
+        missing=missing,
     )

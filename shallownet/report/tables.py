@@ -63,19 +63,24 @@ def groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[object, ...
 
 
 def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Median, min and max over the runs of each configuration, plus run counts.
+    """Median, min and max over the FINISHED runs of each configuration, plus run counts.
 
-    Columns: ``runs``, ``failed``, ``reached`` (runs whose cost got below the
-    threshold) and ``<metric>_median|_min|_max`` for each summarized metric.
+    Columns: ``runs`` (jobs with a run), ``finished``, ``failed``, ``killed``
+    (KILLED, or still RUNNING), ``reached`` (FINISHED runs whose cost got below
+    the threshold) and ``<metric>_median|_min|_max`` for each summarized metric,
+    over FINISHED runs only: a run that was stopped is not a result.
     """
     rows = []
     for key, group in groups(table, by):
         row: dict[str, object] = dict(zip(by, key, strict=True))
+        finished = group[group["status"] == "FINISHED"]
         row["runs"] = len(group)
+        row["finished"] = len(finished)
         row["failed"] = int((group["status"] == "FAILED").sum())
-        row["reached"] = int(group["steps_to_threshold"].notna().sum())
+        row["killed"] = int(group["status"].isin(["KILLED", "RUNNING"]).sum())
+        row["reached"] = int(finished["steps_to_threshold"].notna().sum())
         for name in SUMMARY:
-            values = group[name].dropna()
+            values = finished[name].dropna()
             row[f"{name}_median"] = values.median() if len(values) else np.nan
             row[f"{name}_min"] = values.min() if len(values) else np.nan
             row[f"{name}_max"] = values.max() if len(values) else np.nan
@@ -99,10 +104,11 @@ def readable(
     """The comparison as text cells: ``median [min–max]`` over seeds."""
     out = table[by].astype(str)
     out["runs"] = table["runs"].astype(str)
-    if (table["failed"] > 0).any():
-        out["failed"] = table["failed"].astype(str)
+    for column in ("failed", "killed"):
+        if (table[column] > 0).any():
+            out[column] = table[column].astype(str)
     out[f"reached cost<{threshold:g}"] = (
-        table["reached"].astype(str) + "/" + table["runs"].astype(str)
+        table["reached"].astype(str) + "/" + table["finished"].astype(str)
     )
     for name, heading in SUMMARY.items():
         if table[f"{name}_median"].isna().all():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from ..config import TrackingSettings
@@ -11,10 +12,9 @@ from .run import CONFIG_HASH_TAG
 from .store import prepare
 
 
-def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, float] | None:
-    """The id and final cost of a FINISHED run with this config hash, newest first; else None."""
-    experiment_id = prepare(tracking)  # first: it creates the store safely
-    runs = MlflowClient(tracking.uri).search_runs(
+def newest_finished(client: MlflowClient, experiment_id: str, config_hash: str) -> Run | None:
+    """The newest FINISHED run of this configuration in the experiment, if any."""
+    runs = client.search_runs(
         [experiment_id],
         filter_string=(
             f"tags.`{CONFIG_HASH_TAG}` = '{config_hash}' and attributes.status = 'FINISHED'"
@@ -22,7 +22,13 @@ def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, fl
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
+    return runs[0] if runs else None
+
+
+def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, float] | None:
+    """The id and final cost of a FINISHED run with this config hash, newest first; else None."""
+    experiment_id = prepare(tracking)  # first: it creates the store safely
+    run = newest_finished(MlflowClient(tracking.uri), experiment_id, config_hash)
+    if run is None:
         return None
-    run = runs[0]
     return run.info.run_id, float(run.data.metrics.get("final_cost", math.nan))
