@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from . import interrupts
 from .config import store_configs
-from .errors import USER_ERRORS, Abort, RunFailed, one_line
+from .errors import USER_ERRORS, Abort, RunFailed, StoreFailed, one_line
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
 from .task import task
 
@@ -74,7 +74,7 @@ def main() -> None:
         if user_wants_traces:
             raise
         print(f"shallownet: error: {one_line(exc)}", file=sys.stderr)
-        sys.exit(1 if isinstance(exc, RunFailed) else 2)
+        sys.exit(1 if isinstance(exc, RunFailed | StoreFailed) else 2)
     except OSError as exc:  # the output folder or the store cannot be written
         if user_wants_traces:
             raise
@@ -82,6 +82,16 @@ def main() -> None:
         print(
             f"shallownet: error: cannot write{where}: {exc.strerror or exc}; run from a "
             f"writable directory or set hydra.run.dir / hydra.sweep.dir and tracking.uri",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
+        if user_wants_traces:
+            raise
+        print(
+            f"shallownet: error: the command stopped on {type(exc).__name__}: "
+            f"{one_line(exc)}; the runs in the store say which jobs ended how "
+            f"(HYDRA_FULL_ERROR=1 shows the traceback)",
             file=sys.stderr,
         )
         sys.exit(1)

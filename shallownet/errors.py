@@ -25,6 +25,10 @@ class RunFailed(CompactHydraException):
     """A single run failed after it started (its MLflow run is marked FAILED)."""
 
 
+class StoreFailed(CompactHydraException):
+    """The tracking store stopped taking writes during a command (full disk, server gone)."""
+
+
 class Abort(BaseException):
     """Carries a user error out of a Hydra callback.
 

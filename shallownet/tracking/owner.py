@@ -72,7 +72,10 @@ def end_vanished(client: MlflowClient, experiment_id: str) -> int:
         if alive(process):
             continue
         pid = process.partition(":")[0]
-        reason = f"process vanished: {host()} pid {pid} ended without ending its run"
+        reason = (
+            f"process vanished: {host()} pid {pid} ended without ending its run "
+            f"(it was killed, or could not write to the store)"
+        )
         retry(client.log_batch, run.info.run_id, tags=[RunTag(REASON_TAG, reason)])
         retry(client.set_terminated, run.info.run_id, "KILLED")
         ended += 1

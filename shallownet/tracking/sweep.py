@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from .. import __version__, interrupts
 from ..config import TrackingSettings
+from ..errors import StoreFailed
 from ..task import PARENT_ENV, Job
 from .owner import REASON_TAG, end_vanished, owner_tags
 from .run import CONFIG_HASH_TAG, PARENT_TAG
@@ -165,12 +166,35 @@ def parent_run(
         raise
     finally:
         os.environ.pop(PARENT_ENV, None)
-        counts = end_parent_run(tracking.uri, run_id, status, reason)
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-        print(
-            f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
-            f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}\n"
-            f"  compare: shallownet-report --tracking-uri {tracking.uri}\n"
-            f"  browse:  {ui_command(tracking.uri)}",
-            flush=True,
-        )
+        counts: Counter[str] | None = None
+        try:
+            counts = end_parent_run(tracking.uri, run_id, status, reason)
+        except Exception as exc:  # the store broke (full disk, server gone)
+            _cannot_end(tracking, exc, stopping=status != "FINISHED")
+        if counts is not None:
+            _summary(tracking, run_id, status, counts)
+
+
+def _summary(tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str]) -> None:
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    print(
+        f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
+        f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}\n"
+        f"  compare: shallownet-report --tracking-uri {tracking.uri}\n"
+        f"  browse:  {ui_command(tracking.uri)}",
+        flush=True,
+    )
+
+
+def _cannot_end(tracking: TrackingSettings, exc: Exception, stopping: bool) -> None:
+    """The store cannot take the sweep's end: say so, and how its runs will still end."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    msg = (
+        f"cannot end the sweep's runs in {tracking.uri} ({type(exc).__name__}: {first}); "
+        f"runs left RUNNING are ended KILLED by the next shallownet command on this store "
+        f"(e.g. shallownet-report --tracking-uri {tracking.uri}) once it can be written"
+    )
+    if stopping:  # the sweep is already stopping on another exception: keep that one
+        log.error("shallownet: %s", msg)
+        return
+    raise StoreFailed(msg) from exc
