@@ -33,3 +33,12 @@ sn.activations.register(
     "wrong_derivative",
     sn.Activation(forward=np.tanh, derivative=lambda z, a: 1 - a),  # should be 1 - a**2
 )
+
+
+@sn.initializers.register("fragile")
+def fragile(shape: tuple[int, int], rng: np.random.Generator) -> Any:
+    """Passes the contract check, then raises while a network of 7 hidden units is built."""
+    if shape == (7, 2):
+        msg = "fragile initializer: cannot initialize a 7x2 layer"
+        raise RuntimeError(msg)
+    return rng.standard_normal(shape) * 0.01

@@ -1,0 +1,190 @@
+"""The tracking store: checked before use, created atomically, runs of vanished processes
+ended, signals mapped to exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from shallownet import interrupts
+from shallownet.errors import ConfigError
+from shallownet.tracking.owner import (
+    HOST_TAG,
+    PROCESS_TAG,
+    REASON_TAG,
+    alive,
+    end_vanished,
+    owner_tags,
+)
+from shallownet.tracking.sqlite import _revisions, check_file, create
+from shallownet.tracking.store import check_reachable
+
+
+def _store(folder: Path) -> tuple[str, Path]:
+    db = folder / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    create(uri, db)
+    return uri, db
+
+
+def test_create_makes_a_complete_store_and_clears_what_a_killed_creation_left(
+    tmp_path: Path,
+) -> None:
+    stale = tmp_path / ".mlflow.db.creating-12345"
+    stale.write_bytes(b"half a store")
+    uri, db = _store(tmp_path)
+    assert not stale.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+    check_file(uri, db)  # complete, at this MLflow's schema
+    con = sqlite3.connect(db)
+    (version,) = con.execute("select version_num from alembic_version").fetchone()
+    con.close()
+    assert version == _revisions()[0]
+    create(uri, db)  # a second call leaves it as it is
+    assert MlflowClient(uri).get_experiment("0") is not None
+
+
+def _foreign_sqlite(db: Path) -> None:
+    con = sqlite3.connect(db)
+    con.execute("create table notes (text)")
+    con.commit()
+    con.close()
+
+
+def _older_schema(db: Path) -> None:
+    create(f"sqlite:///{db}", db)
+    known = sorted(_revisions()[1] - {_revisions()[0]})
+    con = sqlite3.connect(db)
+    con.execute("update alembic_version set version_num = ?", (known[0],))
+    con.commit()
+    con.close()
+
+
+def _newer_schema(db: Path) -> None:
+    create(f"sqlite:///{db}", db)
+    con = sqlite3.connect(db)
+    con.execute("update alembic_version set version_num = 'fromthefuture'")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda db: db.mkdir(), "is a folder, not an MLflow SQLite file"),
+        (lambda db: db.write_text("hello"), "is not an SQLite file; move it away"),
+        (_foreign_sqlite, "is an SQLite database but not an MLflow store"),
+        (_older_schema, "has an older MLflow schema"),
+        (_newer_schema, "was written by a newer MLflow (schema fromthefuture); upgrade mlflow"),
+    ],
+)
+def test_a_store_file_mlflow_cannot_use_is_refused_without_touching_it(
+    make: object, message: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "mlflow.db"
+    make(db)  # type: ignore[operator]
+    before = db.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir())
+    uri = f"sqlite:///{db}"
+    with pytest.raises(ConfigError) as caught:
+        check_reachable(uri)
+    text = str(caught.value)
+    assert text.startswith(f"tracking.uri={uri!r} is invalid: ")
+    assert message in text
+    assert "\n" not in text
+    if make is _older_schema:
+        assert text.endswith(f"back it up, then run: mlflow db upgrade {uri}")
+    assert (db.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir())) == before
+
+
+def test_an_empty_file_is_a_store_to_be(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    db.touch()
+    check_reachable(f"sqlite:///{db}")
+    create(f"sqlite:///{db}", db)
+    check_file(f"sqlite:///{db}", db)
+
+
+def _dead_process() -> str:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return f"{proc.pid}:"
+
+
+def test_alive_knows_a_live_a_dead_and_a_reused_pid() -> None:
+    mine = owner_tags()[PROCESS_TAG]
+    assert alive(mine)
+    assert not alive(_dead_process())
+    pid, _, started = mine.partition(":")
+    assert started  # Linux: the start time tells a reused pid apart
+    assert not alive(f"{pid}:{int(started) - 1}")
+
+
+def test_runs_of_vanished_processes_end_killed_with_the_reason(tmp_path: Path) -> None:
+    uri, _ = _store(tmp_path)
+    client = MlflowClient(uri)
+    here = owner_tags()
+
+    def run_of(tags: dict[str, str]) -> str:
+        return str(client.create_run("0", tags=tags).info.run_id)
+
+    vanished = run_of({**here, PROCESS_TAG: _dead_process()})
+    live = run_of(here)
+    elsewhere = run_of({HOST_TAG: "another-host", PROCESS_TAG: _dead_process()})
+    untagged = run_of({})  # not shallownet's: left alone
+    assert end_vanished(client, "0") == 1
+    ended = client.get_run(vanished)
+    assert ended.info.status == "KILLED"
+    assert ended.data.tags[REASON_TAG].startswith("process vanished: ")
+    for run_id in (live, elsewhere, untagged):
+        assert client.get_run(run_id).info.status == "RUNNING"
+    client.set_tag(live, "x", "y")  # still writable: untouched
+
+
+def test_signals_map_to_the_shells_exit_codes() -> None:
+    assert interrupts.exit_code(KeyboardInterrupt()) == 130
+    assert interrupts.exit_code(interrupts.Interrupted(signal.SIGTERM)) == 143
+    assert interrupts.exit_code(interrupts.Interrupted(signal.SIGHUP)) == 129
+    assert interrupts.reason(interrupts.Interrupted(signal.SIGTERM)) == "interrupted by SIGTERM"
+
+
+def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:
+    code = (
+        "import os, signal, numpy as np, shallownet as sn\n"
+        "from shallownet import interrupts\n"
+        "interrupts.install()\n"
+        "class Lose(sn.Callback):\n"
+        "    every = 10\n"
+        "    def on_step(self, state):\n"
+        "        if state.step == 100:\n"
+        "            try:\n"
+        "                os.kill(os.getpid(), signal.SIGTERM)\n"
+        "            except KeyboardInterrupt:\n"
+        "                pass  # as Python does in a destructor or weakref callback\n"
+        "X, Y = sn.datasets.flower()\n"
+        "try:\n"
+        "    sn.train(sn.Network(2), X, Y, iterations=100_000,\n"
+        "             callbacks=[Lose(), interrupts.StopOnSignal(10)])\n"
+        "except interrupts.Interrupted as exc:\n"
+        "    print('stopped', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "stopped SIGTERM"
+
+
+def test_relative_sqlite_uris_name_a_file_where_the_command_runs(tmp_path: Path) -> None:
+    from shallownet.config import _absolute
+
+    assert _absolute("sqlite:///runs/x.db", tmp_path) == f"sqlite:///{tmp_path}/runs/x.db"
+    assert _absolute(None, tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert _absolute("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+    assert _absolute("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
+    assert os.sep in _absolute("sqlite:///x.db?timeout=5", tmp_path)
