@@ -88,6 +88,16 @@ def main() -> None:
     except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
         if user_wants_traces:
             raise
+        if str(exc).startswith("Config group override must be"):
+            # Hydra's composition refuses ``activation=null`` in words that name no field
+            typed = [a for a in sys.argv[1:] if a.partition("=")[2] in ("null", "~")]
+            key = typed[0] if typed else "a config group"
+            print(
+                f"shallownet: error: {key} is invalid: a config group needs one of its "
+                f"options; see shallownet --help",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         print(
             f"shallownet: error: the command stopped on {type(exc).__name__}: "
             f"{one_line(exc)}; the runs in the store say which jobs ended how "

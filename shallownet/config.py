@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -384,7 +384,19 @@ def _choice(group: str, node: object, option: str | None) -> dict[str, Any]:
     }
 
 
+# The schema's own sections: only their fields may be set (``+model.depth=3`` is refused).
+SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig}
+
+
 def _flatten(prefix: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    schema = SECTIONS.get(prefix)
+    if schema is not None:
+        allowed = [f.name for f in fields(schema)]
+        for key, value in node.items():
+            if key not in allowed:
+                _invalid(
+                    f"{prefix}.{key}", value, f"not a setting; {prefix} has {', '.join(allowed)}"
+                )
     return {f"{prefix}.{key}": value for key, value in node.items()}
 
 
@@ -435,6 +447,15 @@ def settings_from(
             record[key] = value
     for key, value in record.items():
         check(key, value)
+    if record["data.test_samples"] and "n_samples" not in plugin_parameters(
+        "data", record["data.name"]
+    ):
+        _invalid(
+            "data.test_samples",
+            record["data.test_samples"],
+            f"dataset {record['data.name']!r} has no n_samples to draw a test set with; "
+            f"use 0 and hold out rows of your own",
+        )
     if record["data.name"] == "csv" and record.get("data.path") is not None:
         record["data.path"] = str((launch_dir / str(record["data.path"])).resolve())
     return Settings(record, _tracking(raw["tracking"], record, launch_dir))

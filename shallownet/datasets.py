@@ -186,6 +186,9 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
     import pandas as pd
 
     path = Path(path)
+    if path.is_dir():
+        msg = f"CSV file {str(path)!r} is a folder; give the path of a .csv file"
+        raise ValueError(msg)
     if not path.is_file():
         msg = f"CSV file {str(path)!r} does not exist"
         raise ValueError(msg)

@@ -50,9 +50,7 @@ def launch_dir(config: DictConfig) -> Path:
 def check_path_lengths(key: str, folder: Path, fixed: Path | None = None) -> None:
     """Each folder name (below ``fixed``, which is checked separately) and the whole path
     fit the filesystem's limits (255 and 4,096 bytes on Linux)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = _existing_ancestor(folder)
     try:
         name_max = os.pathconf(existing, "PC_NAME_MAX")
         path_max = os.pathconf(existing, "PC_PATH_MAX")
@@ -63,8 +61,12 @@ def check_path_lengths(key: str, folder: Path, fixed: Path | None = None) -> Non
         if len(os.fsencode(part)) > name_max:
             msg = (
                 f"{key} is invalid: folder name {part[:40]!r}... is {len(os.fsencode(part))} "
-                f"bytes, more than this filesystem allows ({name_max}); shorten the overrides "
-                f"or set {key} (e.g. {key}=${{hydra.job.num}})"
+                f"bytes, more than this filesystem allows ({name_max}); "
+                + (
+                    f"shorten the overrides or set {key}=${{hydra.job.num}}"
+                    if key == "hydra.sweep.subdir"
+                    else f"set a shorter {key}"
+                )
             )
             raise ConfigError(msg)
     if len(os.fsencode(str(folder))) >= path_max:
@@ -77,16 +79,27 @@ def check_path_lengths(key: str, folder: Path, fixed: Path | None = None) -> Non
 
 def check_writable(key: str, folder: Path) -> None:
     """The output folder can be created: its first existing ancestor is a writable directory."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    check_path_lengths(key, folder)
+    existing = _existing_ancestor(folder)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         msg = (
             f"{key}={str(folder)!r} is invalid: cannot create it ({str(existing)!r} is not a "
             f"writable directory); run from a writable directory or set {key}"
         )
         raise ConfigError(msg)
-    check_path_lengths(key, folder)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    """The folder, or its nearest ancestor that exists (a name too long does not exist)."""
+    existing = folder
+    while existing != existing.parent:
+        try:
+            if existing.exists():
+                break
+        except OSError:  # ENAMETOOLONG and the like
+            pass
+        existing = existing.parent
+    return existing
 
 
 @dataclass(frozen=True)

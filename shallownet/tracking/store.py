@@ -57,7 +57,8 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 # Database URIs MLflow stores runs in through SQLAlchemy, and the driver each needs.
-DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "pymysql", "mssql": "pyodbc"}
+DATABASE_SCHEMES = tuple(DRIVERS)
 SCHEMES = "sqlite:///ABSOLUTE/PATH/mlflow.db, http(s)://HOST:PORT, databricks, " + ", ".join(
     f"{s}://..." for s in DATABASE_SCHEMES
 )
@@ -120,9 +121,10 @@ def _check_database(uri: str) -> None:
     try:
         engine = sqlalchemy.create_engine(uri, **timeout)
     except ImportError as exc:
+        driver = DRIVERS[uri.partition(":")[0].partition("+")[0].lower()]
         msg = (
             f"tracking.uri={uri!r} is invalid: its database driver is not installed "
-            f"({exc}); install it (e.g. pip install psycopg2-binary for postgresql)"
+            f"({exc}); install it (pip install {driver}) or use another store"
         )
         raise ConfigError(msg) from None
     except Exception as exc:
