@@ -55,7 +55,9 @@ def _file(name: str) -> Callable[[Path], None]:
 
 
 # (arguments, SHALLOWNET_PLUGINS, files to create first, the exact message after "shallownet: error: ")
-CASES = [
+Case = tuple[tuple[str, ...], str | None, Callable[[Path], None] | None, str]
+
+CASES: list[Case] = [
     (
         ("init=hee",),
         None,
@@ -264,7 +266,7 @@ STORE_HINT = "use sqlite:///ABSOLUTE/PATH/mlflow.db, http(s)://HOST:PORT, databr
 # More of every kind: each field's type and rule, plugin parameters, data whose
 # combination cannot work, memory, launcher parameters, folder names, stores.
 # A message ending in "..." is matched as a prefix (the rest depends on the machine).
-MORE_CASES = [
+MORE_CASES: list[Case] = [
     (
         ("seed=abc",),
         None,
@@ -829,7 +831,7 @@ ON_THE_COMMAND_LINE = {
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]
 
 # Refused before Hydra composes anything: only the real command shows these.
-BEFORE_HYDRA = [
+BEFORE_HYDRA: list[Case] = [
     (
         ("activation=null",),
         None,
