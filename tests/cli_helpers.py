@@ -34,6 +34,20 @@ def run_cli(
     )
 
 
+def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``shallownet ARGS`` in its own process group (so a test can signal all of it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    return subprocess.Popen(
+        [str(BIN / "shallownet"), *args],
+        cwd=folder,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def written(folder: Path) -> list[str]:
     """Everything a command left in its working directory."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from .cli_helpers import BIN, run_cli
+from .cli_helpers import run_cli, start_cli
 from .servers import mlflow_server
 from .store_helpers import experiment_runs, parents_and_children
 
@@ -82,23 +81,10 @@ SLOW = (
 )
 
 
-def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
-    return subprocess.Popen(
-        [str(BIN / "shallownet"), *args],
-        cwd=folder,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-
-
 @pytest.mark.parametrize("launcher", ["basic", "batched"])
 def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = _start(tmp_path, *SLOW, f"hydra/launcher={launcher}")
+    proc = start_cli(tmp_path, *SLOW, f"hydra/launcher={launcher}")
     try:
         deadline = time.monotonic() + 240
         while True:  # interrupt once some runs have finished and others are under way

@@ -1,0 +1,307 @@
+"""Faults at every stage, tried as an adversarial user would: after each, every job has
+one run (the report's), no run is RUNNING, and every FAILED or KILLED run says why.
+
+Sweeps started together on a fresh store; a store killed while being created; SIGTERM,
+SIGHUP and kill -9 of a sweep, then resume; a plugin that raises while the network is
+built, in one and two workers; an MLflow server stopped mid-sweep; a disk that fills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+
+from shallownet.report import load_sweep
+from shallownet.tracking.sqlite import _revisions
+
+from .cli_helpers import REPO, run_cli, start_cli
+from .servers import mlflow_server
+from .store_helpers import experiment_runs, parents_and_children
+
+pytestmark = pytest.mark.slow
+
+# 2 x 2 x 3 = 12 jobs, long enough to be stopped while some are under way
+SLOW = (
+    "-m",
+    "init=small,large",
+    "activation=tanh,relu",
+    "seed=range(3)",
+    "train.iterations=30000",
+    "tracking.figures=false",
+)
+
+
+def assert_truthful(uri: str) -> list[Run]:
+    """No run RUNNING; every FAILED or KILLED run (parent or child) has its reason."""
+    runs = experiment_runs(uri)
+    for run in runs:
+        assert run.info.status != "RUNNING", run.info.run_name
+        if run.info.status in ("FAILED", "KILLED"):
+            assert run.data.tags.get("failure_reason"), run.info.run_name
+    return runs
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def children_by_status(uri: str) -> Counter[str]:
+    if not (Path(uri.removeprefix("sqlite:///")).is_file()):
+        return Counter()
+    try:
+        _, children = parents_and_children(uri)
+    except AssertionError:  # no experiment yet
+        return Counter()
+    return Counter(run.info.status for run in children)
+
+
+def under_way(uri: str) -> bool:
+    """Some runs FINISHED and others RUNNING: the moment to stop a sweep."""
+    counts = children_by_status(uri)
+    return counts["FINISHED"] >= 2 and counts["RUNNING"] >= 1
+
+
+@contextlib.contextmanager
+def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    proc = start_cli(folder, *args)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()  # reap it and close its pipes
+        wait_for(lambda: group_gone(proc.pid), 60, "the sweep's processes to end")
+
+
+def resume_completes(folder: Path, uri: str, parent_id: str) -> None:
+    """The same sweep with tracking.skip_finished=true completes the study under its parent."""
+    result = run_cli(*SLOW, "tracking.skip_finished=true", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming the sweep of parent run {parent_id}" in result.stdout + result.stderr
+    parents, _ = parents_and_children(uri)
+    assert [p.info.run_id for p in parents] == [parent_id]  # one study, one parent
+    assert parents[0].info.status == "FINISHED"
+    assert_truthful(uri)
+    sweep = load_sweep(uri)
+    assert sweep.parent_id == parent_id
+    assert len(sweep.runs) == 12
+    assert sweep.statuses == {"FINISHED": 12}
+    assert sweep.missing == []
+
+
+@pytest.mark.parametrize("sweeps", [2, 3])
+def test_sweeps_started_together_on_a_fresh_store(sweeps: int, tmp_path: Path) -> None:
+    procs = [
+        start_cli(
+            tmp_path,
+            "-m",
+            f"seed={n},{n + 10}",
+            "train.iterations=50",
+            "tracking.figures=false",
+            f"hydra.sweep.dir=multirun/{n}",
+        )
+        for n in range(sweeps)
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parents, children = parents_and_children(uri)
+    assert len(parents) == sweeps
+    assert all(p.info.status == "FINISHED" for p in parents)
+    by_parent = Counter(c.data.tags["mlflow.parentRunId"] for c in children)
+    assert by_parent == {p.info.run_id: 2 for p in parents}  # each sweep, its own runs
+    assert_truthful(uri)
+
+
+def _complete_or_absent(db: Path) -> bool:
+    """The store is absent, or a complete MLflow store at this MLflow's schema."""
+    if not db.exists():
+        return True
+    con = sqlite3.connect(db)
+    try:
+        (version,) = con.execute("select version_num from alembic_version").fetchone()
+        tables = {row[0] for row in con.execute("select name from sqlite_master")}
+    finally:
+        con.close()
+    return version == _revisions()[0] and {"experiments", "runs", "metrics"} <= tables
+
+
+def test_a_store_killed_while_being_created_is_absent_or_complete(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    for delay in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+        with started(tmp_path, "train.iterations=20", "tracking.figures=false") as proc:
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+        assert _complete_or_absent(db), f"killed after {delay} s"
+    result = run_cli("train.iterations=20", "tracking.figures=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.glob(".mlflow.db.creating-*"))
+    assert _complete_or_absent(db)
+    assert_truthful(f"sqlite:///{db}")  # the killed runs' runs ended: process vanished
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_to_the_sweep_alone_kills_its_runs_and_stops_its_workers(
+    sig: signal.Signals, code: int, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *SLOW) as proc:
+        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+        os.kill(proc.pid, sig)  # the launching process alone, not its group
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == code, stderr
+        assert f"shallownet: interrupted by {sig.name}" in stderr
+        wait_for(lambda: group_gone(proc.pid), 60, "the workers to stop")
+    runs = assert_truthful(uri)
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["failure_reason"] == f"interrupted by {sig.name}"
+    killed = [r for r in runs if r.info.status == "KILLED" and r is not parent]
+    assert killed
+    for run in killed:
+        assert run.data.tags["failure_reason"].startswith(f"interrupted by {sig.name}")
+    if sig == signal.SIGTERM:
+        resume_completes(tmp_path, uri, parent.info.run_id)
+
+
+def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *SLOW) as proc:
+        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+        os.kill(proc.pid, signal.SIGKILL)  # cannot be caught
+        proc.communicate(timeout=60)
+        # its workers notice and stop on their own
+        wait_for(lambda: group_gone(proc.pid), 60, "the orphaned workers to stop")
+    assert children_by_status(uri)["RUNNING"] >= 1  # what kill -9 leaves ...
+    report = run_cli(
+        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
+    )
+    assert report.returncode == 0, report.stderr
+    runs = assert_truthful(uri)  # ... until the next command on the store
+    vanished = [r for r in runs if r.info.status == "KILLED"]
+    assert vanished
+    for run in vanished:
+        assert run.data.tags["failure_reason"].startswith("process vanished: ")
+    assert "incomplete: " in report.stdout
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    resume_completes(tmp_path, uri, parent.info.run_id)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_plugin_that_raises_while_the_network_is_built_fails_its_jobs_alone(
+    workers: int, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "-m",
+        "init=small,fragile",
+        "seed=0,1",
+        "model.hidden=[7]",
+        "train.iterations=200",
+        "tracking.figures=false",
+        f"hydra.launcher.n_jobs={workers}",
+        cwd=tmp_path,
+        plugins=str(REPO / "tests" / "faulty_plugins.py"),
+    )
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _, children = parents_and_children(uri)
+    jobs = sorted((c.data.params["init"], c.data.params["seed"]) for c in children)
+    assert jobs == [("fragile", "0"), ("fragile", "1"), ("small", "0"), ("small", "1")]
+    for child in children:
+        if child.data.params["init"] == "fragile":
+            assert child.info.status == "FAILED"
+            assert child.data.tags["failure_reason"] == (
+                "RuntimeError: fragile initializer: cannot initialize a 7x2 layer"
+            )
+        else:
+            assert child.info.status == "FINISHED"
+    assert_truthful(uri)
+
+
+def test_an_mlflow_server_stopped_mid_sweep(tmp_path: Path) -> None:
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    server = mlflow_server(tmp_path, backend)
+    url = server.__enter__()
+    running = True
+    try:
+        with started(tmp_path, *SLOW, f"tracking.uri={url}") as proc:
+            wait_for(lambda: under_way(backend), 240, "the sweep to get under way")
+            server.__exit__(None, None, None)  # the server stops; the sweep must end
+            running = False
+            _, stderr = proc.communicate(timeout=900)
+            assert proc.returncode == 1, stderr
+            assert stderr.strip().splitlines()[-1].startswith("shallownet: error: "), stderr
+    finally:
+        if running:
+            server.__exit__(None, None, None)
+    with mlflow_server(tmp_path, backend) as url:  # back, on the same store
+        report = run_cli(
+            "--tracking-uri",
+            url,
+            "--no-attach",
+            "--out",
+            str(tmp_path / "report"),
+            cwd=tmp_path,
+            command="shallownet-report",
+        )
+        assert report.returncode == 0, report.stderr
+        assert_truthful(url)
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` (root only); skip where it cannot be."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_disk_that_fills_mid_sweep(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "disk", "3m") as disk:
+        result = run_cli(
+            "-m", "seed=range(8)", "activation=tanh,relu", "train.iterations=2000", cwd=disk
+        )
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith("shallownet: error: "), result.stderr
+        assert "disk is full" in lines[-1] or "No space left" in lines[-1]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        uri = f"sqlite:///{disk}/mlflow.db"
+        report = run_cli(
+            "--no-attach", "--out", str(disk / "report"), cwd=disk, command="shallownet-report"
+        )
+        assert report.returncode == 0, report.stderr
+        assert "incomplete: " in report.stdout
+        assert_truthful(uri)
