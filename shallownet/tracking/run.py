@@ -8,6 +8,7 @@ of points; the full-resolution history goes into the ``history.csv`` artifact.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import subprocess
@@ -73,7 +74,8 @@ class MlflowMetrics(Callback):
         self._buffer.append(Metric("cost", state.cost, int(time.time() * 1000), state.step))
         self._collect(state)
         if time.monotonic() - self._last_flush > self.flush_seconds:
-            self.flush()
+            with contextlib.suppress(Exception):  # the store broke: training goes on, the
+                self.flush()  # points wait in the buffer, and the record says why it failed
 
     def on_train_end(self, state: TrainState) -> None:
         self._collect(state)
@@ -88,11 +90,11 @@ class MlflowMetrics(Callback):
         self.flush()
 
     def flush(self) -> None:
-        for start in range(0, len(self._buffer), MAX_METRICS_PER_BATCH):
-            chunk = self._buffer[start : start + MAX_METRICS_PER_BATCH]
-            retry(self.client.log_batch, self.run_id, metrics=chunk)
-        self._buffer.clear()
         self._last_flush = time.monotonic()
+        while self._buffer:  # a chunk leaves the buffer once written: none is written twice
+            chunk = self._buffer[:MAX_METRICS_PER_BATCH]
+            retry(self.client.log_batch, self.run_id, metrics=chunk)
+            del self._buffer[: len(chunk)]
 
 
 class TrackedRun:

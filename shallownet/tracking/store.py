@@ -36,12 +36,35 @@ def _is_transient(exc: BaseException) -> bool:
     return any(s in text for s in ("database is locked", "busy", "deadlock", "temporarily"))
 
 
+class StoreUnreachable(RuntimeError):
+    """The tracking server stopped answering earlier in this process: writes fail at once."""
+
+
+# Set once a write found the server gone (after MLflow's own HTTP retries): every later
+# write in this process fails at once instead of waiting out the retries again.
+_unreachable: str | None = None
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, requests.ConnectionError) or any(
+        s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish")
+    )
+
+
 def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: object) -> T:
     """Call an MLflow write, retrying with jittered exponential backoff on lock contention."""
+    global _unreachable
+    if _unreachable is not None:
+        raise StoreUnreachable(_unreachable)
     for attempt in range(attempts):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
+            if _is_unreachable(exc):
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                _unreachable = f"the tracking server stopped answering ({first[:200]})"
+                raise
             if attempt == attempts - 1 or not _is_transient(exc):
                 raise
             time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
