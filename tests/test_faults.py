@@ -30,15 +30,20 @@ from .store_helpers import experiment_runs, parents_and_children
 
 pytestmark = pytest.mark.slow
 
-# 2 x 2 x 3 = 12 jobs, long enough to be stopped while some are under way
-SLOW = (
-    "-m",
-    "init=small,large",
-    "activation=tanh,relu",
-    "seed=range(3)",
-    "train.iterations=30000",
-    "tracking.figures=false",
-)
+
+def sweep_of(iterations: int) -> tuple[str, ...]:
+    """2 x 2 x 3 = 12 jobs, long enough to be stopped while some are under way."""
+    return (
+        "-m",
+        "init=small,large",
+        "activation=tanh,relu",
+        "seed=range(3)",
+        f"train.iterations={iterations}",
+        "tracking.figures=false",
+    )
+
+
+SLOW = sweep_of(30_000)
 
 
 def assert_truthful(uri: str) -> list[Run]:
@@ -94,20 +99,20 @@ def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         wait_for(lambda: group_gone(proc.pid), 60, "the sweep's processes to end")
 
 
-def resume_completes(folder: Path, uri: str, parent_id: str) -> None:
+def resume_completes(folder: Path, uri: str, parent_id: str, sweep: tuple[str, ...]) -> None:
     """The same sweep with tracking.skip_finished=true completes the study under its parent."""
-    result = run_cli(*SLOW, "tracking.skip_finished=true", cwd=folder)
+    result = run_cli(*sweep, "tracking.skip_finished=true", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert f"resuming the sweep of parent run {parent_id}" in result.stdout + result.stderr
     parents, _ = parents_and_children(uri)
     assert [p.info.run_id for p in parents] == [parent_id]  # one study, one parent
     assert parents[0].info.status == "FINISHED"
     assert_truthful(uri)
-    sweep = load_sweep(uri)
-    assert sweep.parent_id == parent_id
-    assert len(sweep.runs) == 12
-    assert sweep.statuses == {"FINISHED": 12}
-    assert sweep.missing == []
+    study = load_sweep(uri)
+    assert study.parent_id == parent_id
+    assert len(study.runs) == 12
+    assert study.statuses == {"FINISHED": 12}
+    assert study.missing == []
 
 
 @pytest.mark.parametrize("sweeps", [2, 3])
@@ -183,13 +188,14 @@ def test_a_signal_to_the_sweep_alone_kills_its_runs_and_stops_its_workers(
     for run in killed:
         assert run.data.tags["failure_reason"].startswith(f"interrupted by {sig.name}")
     if sig == signal.SIGTERM:
-        resume_completes(tmp_path, uri, parent.info.run_id)
+        resume_completes(tmp_path, uri, parent.info.run_id, SLOW)
 
 
 def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    with started(tmp_path, *SLOW) as proc:
-        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+    long_sweep = sweep_of(100_000)  # a batch lasts far longer than a worker takes to notice
+    with started(tmp_path, *long_sweep) as proc:
+        wait_for(lambda: under_way(uri), 300, "the sweep to get under way")
         os.kill(proc.pid, signal.SIGKILL)  # cannot be caught
         proc.communicate(timeout=60)
         # its workers notice and stop on their own
@@ -206,7 +212,7 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
         assert run.data.tags["failure_reason"].startswith("process vanished: ")
     assert "incomplete: " in report.stdout
     parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
-    resume_completes(tmp_path, uri, parent.info.run_id)
+    resume_completes(tmp_path, uri, parent.info.run_id, long_sweep)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
