@@ -17,6 +17,7 @@ on stderr and exit code 2; nothing is written.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -99,12 +100,27 @@ def main() -> None:
             )
             sys.exit(2)
         print(
-            f"shallownet: error: the command stopped on {type(exc).__name__}: "
-            f"{one_line(exc)}; the runs in the store say which jobs ended how "
-            f"(HYDRA_FULL_ERROR=1 shows the traceback)",
+            f"shallownet: error: the command stopped on {_root_cause(exc)}; the runs in "
+            f"the store say which jobs ended how (HYDRA_FULL_ERROR=1 shows the traceback)",
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """An unexpected exception in a line: the innermost cause says what happened
+    (``OperationalError: database or disk is full`` under MLflow's and SQLAlchemy's)."""
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    text = f"{type(exc).__name__}: {one_line(exc)}"
+    if root is not exc:
+        text += f" (caused by {type(root).__name__}: {one_line(root)})"
+    else:  # from a worker, the chain is text: SQLAlchemy names the database's own error
+        found = re.search(r"^\((?:\w+\.)*\w+(?:Error|Exception)\) .*$", str(exc), re.MULTILINE)
+        if found and found[0] not in text:
+            text += f" ({found[0]})"
+    return text
 
 
 if __name__ == "__main__":

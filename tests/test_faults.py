@@ -299,7 +299,7 @@ def test_a_disk_that_fills_mid_sweep(tmp_path: Path) -> None:
         result = run_cli(
             "-m", "seed=range(8)", "activation=tanh,relu", "train.iterations=2000", cwd=disk
         )
-        assert result.returncode == 1
+        assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
         lines = result.stderr.strip().splitlines()
         assert lines[-1].startswith("shallownet: error: "), result.stderr
         assert "disk is full" in lines[-1] or "No space left" in lines[-1]
