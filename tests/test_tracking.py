@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from shallownet.task import Job, run
 from shallownet.tracking.skip import find_finished
 
-from .cli_helpers import run_cli
+from .cli_helpers import BIN, run_cli
 from .recorded import RecordedSweep, compose_settings
 from .servers import mlflow_server
 from .store_helpers import artifact_paths, experiment_runs, parents_and_children
@@ -99,7 +99,8 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
     for init in ("zeros", "small", "large"):
         found = client.search_runs([parent.info.experiment_id], f"params.init = '{init}'")
         assert len(found) == 3, init
-    assert "mlflow ui --backend-store-uri " + uri in result.stdout
+    # the mlflow of this environment, by its absolute path: it works as printed
+    assert f"{BIN / 'mlflow'} ui --backend-store-uri {uri} " in result.stdout
 
 
 @pytest.mark.slow

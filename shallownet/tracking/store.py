@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -222,8 +224,20 @@ def _prepare(settings: TrackingSettings) -> str:
         raise
 
 
+def mlflow_executable() -> str:
+    """The ``mlflow`` command of the environment shallownet runs in, as an absolute path
+    (a printed command then works without activating the virtual environment)."""
+    beside = Path(sys.executable).parent / "mlflow"
+    if beside.is_file():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m mlflow"
+
+
 def ui_command(uri: str) -> str:
-    """The command that shows this store in the MLflow UI."""
+    """The command that shows this store in the MLflow UI, ready to paste."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+    return (
+        f"{mlflow_executable()} ui --backend-store-uri {shlex.quote(uri)} "
+        f"--host 127.0.0.1 --port 5000"
+    )
