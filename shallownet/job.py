@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from . import datasets
-from .config import Settings, check_plugins, settings
+from .config import Settings, check_plugins, settings, text
 from .diagnostics import RecordDiagnostics
 from .errors import ConfigError
 from .network import Array, Network
@@ -82,6 +83,44 @@ def result(net: Network, initial: Network, data: Data, history: History) -> JobR
     if data.X_test is not None and data.Y_test is not None:
         test_acc = net.accuracy(data.X_test, data.Y_test) if finite else float("nan")
     return JobResult(net, initial, data, history, train_acc, test_acc)
+
+
+def describe(settings: Settings, result: JobResult, threshold: float = 0.3) -> str:
+    """What a run shows, in a sentence written from its own numbers (MLflow displays it
+    as the run's description): ``zeros + tanh: all 4 hidden units identical from step 0
+    to 10,000 (symmetric); cost stayed at ln 2 (chance); train accuracy 50.0%``."""
+    history = result.history
+    head = f"{text(settings.record['init'])} + {text(settings.record['activation'])}"
+    if history.status != "FINISHED":
+        return f"{head}: {history.failure_reason}"
+    parts = []
+    first, last = (history.records[0], history.records[-1]) if history.records else ({}, {})
+    units = settings.hidden[0]
+    if "distinct_units" in first and units > 1:
+        distinct = [int(record["distinct_units"]) for record in history.records]
+        if max(distinct) == 1:
+            steps = len(history.cost)
+            parts.append(
+                f"all {units} hidden units identical from step 0 to {steps:,} (symmetric)"
+            )
+        else:
+            parts.append(
+                f"{int(last['distinct_units'])} of {units} hidden units distinct at the end"
+            )
+    if first.get("sat_frac", 0.0) >= 0.01:
+        parts.append(f"{first['sat_frac']:.0%} of hidden activations saturated at step 0")
+    cost, final = history.cost, history.final_cost
+    below = np.flatnonzero(cost <= threshold)
+    if below.size:
+        parts.append(f"cost below {threshold:g} after {int(below[0]):,} steps (final {final:.3g})")
+    elif abs(final - math.log(2)) < 1e-3 and abs(float(cost[0]) - math.log(2)) < 1e-3:
+        parts.append("cost stayed at ln 2 (chance)")
+    else:
+        parts.append(f"cost never below {threshold:g} (final {final:.3g})")
+    parts.append(f"train accuracy {result.train_accuracy:.1%}")
+    if result.test_accuracy is not None:
+        parts.append(f"test accuracy {result.test_accuracy:.1%}")
+    return f"{head}: " + "; ".join(parts)
 
 
 # -- checks before anything is written ---------------------------------------------

@@ -242,3 +242,32 @@ def test_tracking_graph_attaches_the_computation_graph(tmp_path: Path) -> None:
         recorded.info.run_id, "figures/computation_graph.svg", str(tmp_path)
     )
     assert "<svg" in Path(local).read_text()
+
+
+def test_each_run_describes_itself_from_its_own_numbers(recorded_sweep: RecordedSweep) -> None:
+    """The run's description (``mlflow.note.content``, shown by the MLflow UI) says what
+    its diagnostics say: zeros keeps the units identical, randn*1 saturates some."""
+    client = MlflowClient(recorded_sweep.uri)
+    for job in recorded_sweep.jobs:
+        found = client.search_runs(
+            [client.get_experiment_by_name("shallownet").experiment_id],  # type: ignore[union-attr]
+            f"tags.`shallownet.config_hash` = '{job.settings.config_hash()}'",
+        )
+        (run,) = found
+        note = run.data.tags["mlflow.note.content"]
+        metrics = run.data.metrics
+        init = run.data.params["init"]
+        assert note.startswith(f"{init} + tanh: ")
+        accuracy = f"train accuracy {metrics['train_accuracy_final']:.1%}"
+        if init == "zeros":
+            assert note == (
+                "zeros + tanh: all 4 hidden units identical from step 0 to 30 (symmetric); "
+                f"cost stayed at ln 2 (chance); {accuracy}"
+            )
+            assert metrics["distinct_units_final"] == 1
+        else:
+            saturated = f"{metrics['sat_frac_init']:.0%} of hidden activations saturated"
+            assert f"{int(metrics['distinct_units_final'])} of 4 hidden units distinct" in note
+            assert saturated in note
+            assert f"(final {metrics['final_cost']:.3g})" in note
+            assert note.endswith(accuracy)

@@ -23,13 +23,14 @@ from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_B
 
 from .. import __version__, interrupts
 from ..config import Settings
-from ..job import JobResult
+from ..job import JobResult, describe
 from ..train import Callback, TrainState
 from .owner import REASON_TAG, owner_tags
 from .store import prepare, retry
 
 PARENT_TAG = "mlflow.parentRunId"
 CONFIG_HASH_TAG = "shallownet.config_hash"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 
 @functools.cache  # the same for every job of a sweep
@@ -172,7 +173,8 @@ class TrackedRun:
         metrics = [
             Metric(k, float(v), now, 0) for k, v in summary.items() if math.isfinite(float(v))
         ]
-        retry(self.client.log_batch, self.run_id, metrics=metrics)
+        note = RunTag(NOTE_TAG, describe(self.settings, result)[:5000])
+        retry(self.client.log_batch, self.run_id, metrics=metrics, tags=[note])
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
