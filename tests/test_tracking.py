@@ -271,3 +271,25 @@ def test_each_run_describes_itself_from_its_own_numbers(recorded_sweep: Recorded
             assert saturated in note
             assert f"(final {metrics['final_cost']:.3g})" in note
             assert note.endswith(accuracy)
+
+
+def test_a_sweep_ends_with_its_report_on_the_parent_run(recorded_sweep: RecordedSweep) -> None:
+    """The parent's description is the comparison table and its figures are attached,
+    at the end of every sweep (not only after shallownet-report); the experiment says
+    what is recorded."""
+    client = MlflowClient(recorded_sweep.uri)
+    parent = client.get_run(recorded_sweep.parent_id)
+    note = parent.data.tags["mlflow.note.content"]
+    lines = note.splitlines()
+    assert lines[0] == "**init=zeros,large seed=0,1 (4 FINISHED)**"
+    assert lines[2].startswith("| init | runs | reached cost<0.3 | final cost |")
+    assert [line.split(" | ")[0] for line in lines[4:6]] == ["| zeros", "| large"]
+    assert artifact_paths(client, recorded_sweep.parent_id, "report") >= {
+        "report/table.md",
+        "report/table.csv",
+        "report/runs.csv",
+        "report/cost_curves.png",
+        "report/summary.png",
+    }
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.note.content"].startswith("Runs recorded by shallownet")

@@ -14,31 +14,10 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ..errors import USER_ERRORS, ConfigError, one_line
-from ..tracking.store import check_reachable, retry, sqlite_path, ui_command
-from .figures import cost_grid, summary_chart
-from .frames import Sweep, load_sweep
-from .tables import DEFAULT_THRESHOLD, comparison, per_run, readable, to_markdown
-
-
-def write_report(sweep: Sweep, out: Path, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Path]:
-    """Write table.csv, table.md, cost_curves.png and summary.png for a sweep into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    by = sweep.group_keys
-    runs = per_run(sweep.runs, sweep.curves, sweep.keys, threshold)
-    table = comparison(runs, by)
-    paths = {
-        "table.csv": out / "table.csv",
-        "table.md": out / "table.md",
-        "runs.csv": out / "runs.csv",
-        "cost_curves.png": out / "cost_curves.png",
-        "summary.png": out / "summary.png",
-    }
-    table.to_csv(paths["table.csv"], index=False)
-    runs.to_csv(paths["runs.csv"], index=False)
-    paths["table.md"].write_text(to_markdown(readable(table, by, threshold)))
-    cost_grid(runs, sweep.curves, by).savefig(paths["cost_curves.png"])
-    summary_chart(runs, by).savefig(paths["summary.png"])
-    return paths
+from ..tracking.store import check_reachable, sqlite_path, ui_command
+from .frames import load_sweep
+from .tables import DEFAULT_THRESHOLD
+from .write import attach, headline, incomplete, write_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,22 +74,14 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    counts = ", ".join(f"{n} {status}" for status, n in sweep.statuses.items())
-    print(f"sweep {sweep.parent_id}: {sweep.parent_name} ({counts})\n")
+    print(f"sweep {sweep.parent_id}: {headline(sweep)}\n")
     print(paths["table.md"].read_text())
     if sweep.unfinished:
-        shown = ", ".join(sweep.unfinished[:10]) + (", ..." if len(sweep.unfinished) > 10 else "")
-        print(
-            f"incomplete: {len(sweep.unfinished)} of {len(sweep.runs) + len(sweep.missing)} "
-            f"jobs have no FINISHED run ({shown}); the table's numbers are over FINISHED runs "
-            f"only. To complete it, run the sweep again with tracking.skip_finished=true.\n"
-        )
+        print(incomplete(sweep) + "\n")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if not args.no_attach:
-        client = MlflowClient(args.tracking_uri)
-        for path in paths.values():
-            retry(client.log_artifact, sweep.parent_id, str(path), "report")
-        print(f"attached to parent run {sweep.parent_id} (artifacts/report/)")
+        attach(MlflowClient(args.tracking_uri), sweep, paths)
+        print(f"attached to parent run {sweep.parent_id} (artifacts/report/, description)")
         print(f"browse: {ui_command(args.tracking_uri)}")
 
 

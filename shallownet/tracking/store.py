@@ -175,6 +175,23 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / safe).as_uri()
 
 
+EXPERIMENT_NOTE = """\
+Runs recorded by shallownet: how weight initialization and
+activation functions shape training of a small numpy network.
+
+- A sweep (`shallownet -m ...`) is one parent run, named after the axes swept; its
+  description holds the comparison table (median [min-max] over seeds) and its
+  artifacts `report/` the cost-curve grid. Each job is a child run, named after the
+  values its job set, with a one-line description of what it shows.
+- Params: the job's settings as typed (`init=small`, `init.name=normal`,
+  `init.scale=0.01`, `activation`, `seed`, `train.*`, `model.*`).
+- Metrics per step: `cost`; symmetry: `distinct_units` (1 = every hidden unit the
+  same), `sym_rel_spread`; saturation: `sat_frac` (share of hidden activations in
+  the flat tails), `mean_gprime`; `train_accuracy`, `grad_norm/W1`, ...;
+  summaries `*_init`, `*_final`, `final_cost`.
+- Status: FINISHED; FAILED or KILLED with the reason in the tag `failure_reason`.
+"""
+
 _prepared: dict[tuple[str, str], str] = {}  # (uri, experiment) -> id, once per process
 
 
@@ -213,9 +230,11 @@ def _prepare(settings: TrackingSettings) -> str:
                 log.warning("shallownet: ended %d run(s) KILLED: their process vanished", ended)
             return experiment_id
         location = artifact_location(settings.uri, settings.experiment)
-        return str(
+        experiment_id = str(
             retry(client.create_experiment, settings.experiment, artifact_location=location)
         )
+        retry(client.set_experiment_tag, experiment_id, "mlflow.note.content", EXPERIMENT_NOTE)
+        return experiment_id
     except MlflowException as exc:
         if "already exists" in str(exc):  # created by a concurrent process meanwhile
             found = client.get_experiment_by_name(settings.experiment)

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from mlflow.entities import Param, Run, RunTag
@@ -59,9 +59,14 @@ def child_statuses(client: MlflowClient, experiment_id: str, parent_id: str) -> 
 
 
 def end_parent_run(
-    uri: str, parent_id: str, status: str, reason: str | None = None
+    uri: str,
+    parent_id: str,
+    status: str,
+    reason: str | None = None,
+    before_end: Callable[[], None] | None = None,
 ) -> Counter[str]:
-    """Record the children's statuses on the parent run and end it.
+    """Record the children's statuses on the parent run, call ``before_end`` (the
+    report), and end it.
 
     A child still RUNNING at this point belongs to a job that was stopped before it
     could end its run: a worker that died ends KILLED as vanished, one interrupted
@@ -86,6 +91,11 @@ def end_parent_run(
     if reason:
         tags.append(RunTag(REASON_TAG, reason))
     retry(client.log_batch, parent_id, tags=tags)
+    if before_end is not None:
+        try:
+            before_end()
+        except Exception as exc:  # the sweep's runs are recorded: a report is a bonus
+            log.warning("shallownet: could not attach the sweep's report: %s", exc)
     retry(client.set_terminated, parent_id, status)
     return counts
 
@@ -168,11 +178,25 @@ def parent_run(
         os.environ.pop(PARENT_ENV, None)
         counts: Counter[str] | None = None
         try:
-            counts = end_parent_run(tracking.uri, run_id, status, reason)
+            report = None if status == "KILLED" else _reporter(tracking, run_id)
+            counts = end_parent_run(tracking.uri, run_id, status, reason, report)
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
             _summary(tracking, run_id, status, counts)
+
+
+def _reporter(tracking: TrackingSettings, run_id: str) -> Callable[[], None]:
+    """The sweep's report (its table as the parent's description, its figures unless
+    ``tracking.figures=false``), attached at its end; not after an interrupt, when
+    the user is waiting for the command to stop (``shallownet-report`` makes it)."""
+
+    def report() -> None:
+        from ..report.write import attach_report
+
+        attach_report(tracking.uri, tracking.experiment, run_id, tracking.figures)
+
+    return report
 
 
 def _summary(tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str]) -> None:

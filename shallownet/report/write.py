@@ -1,0 +1,71 @@
+"""A sweep's report written out: tables and figures in a folder, and attached to the
+sweep's parent run (its artifacts under ``report/`` and its description)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from mlflow.entities import RunTag
+from mlflow.tracking import MlflowClient
+
+from ..tracking.run import NOTE_TAG
+from ..tracking.store import retry
+from .figures import cost_grid, summary_chart
+from .frames import Sweep, load_sweep
+from .tables import DEFAULT_THRESHOLD, comparison, per_run, readable, to_markdown
+
+
+def write_report(
+    sweep: Sweep, out: Path, threshold: float = DEFAULT_THRESHOLD, figures: bool = True
+) -> dict[str, Path]:
+    """Write table.csv, table.md, runs.csv and (with ``figures``) cost_curves.png and
+    summary.png for a sweep into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    by = sweep.group_keys
+    runs = per_run(sweep.runs, sweep.curves, sweep.keys, threshold)
+    table = comparison(runs, by)
+    paths = {name: out / name for name in ("table.csv", "table.md", "runs.csv")}
+    table.to_csv(paths["table.csv"], index=False)
+    runs.to_csv(paths["runs.csv"], index=False)
+    paths["table.md"].write_text(to_markdown(readable(table, by, threshold)))
+    if figures:
+        paths["cost_curves.png"] = out / "cost_curves.png"
+        paths["summary.png"] = out / "summary.png"
+        cost_grid(runs, sweep.curves, by).savefig(paths["cost_curves.png"])
+        summary_chart(runs, by).savefig(paths["summary.png"])
+    return paths
+
+
+def headline(sweep: Sweep) -> str:
+    """``init=zeros,small seed=0,1 (3 FINISHED, 1 KILLED)``."""
+    counts = ", ".join(f"{n} {status}" for status, n in sweep.statuses.items())
+    return f"{sweep.parent_name} ({counts})"
+
+
+def incomplete(sweep: Sweep) -> str:
+    """The line saying which jobs have no FINISHED run, and how to complete the study."""
+    shown = ", ".join(sweep.unfinished[:10]) + (", ..." if len(sweep.unfinished) > 10 else "")
+    return (
+        f"incomplete: {len(sweep.unfinished)} of {len(sweep.runs) + len(sweep.missing)} "
+        f"jobs have no FINISHED run ({shown}); the table's numbers are over FINISHED runs "
+        f"only. To complete it, run the sweep again with tracking.skip_finished=true."
+    )
+
+
+def attach(client: MlflowClient, sweep: Sweep, paths: dict[str, Path]) -> None:
+    """The report's files as the parent run's ``report/`` artifacts, and its table as the
+    parent's description (shown on the run's page in the MLflow UI)."""
+    for path in paths.values():
+        retry(client.log_artifact, sweep.parent_id, str(path), "report")
+    note = f"**{headline(sweep)}**\n\n{paths['table.md'].read_text()}"
+    if sweep.unfinished:
+        note += f"\n{incomplete(sweep)}\n"
+    retry(client.log_batch, sweep.parent_id, tags=[RunTag(NOTE_TAG, note[:5000])])
+
+
+def attach_report(uri: str, experiment: str, parent_id: str, figures: bool) -> None:
+    """At the end of a sweep: its report, written in a temporary folder and attached."""
+    sweep = load_sweep(uri, experiment, parent_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        attach(MlflowClient(uri), sweep, write_report(sweep, Path(tmp), figures=figures))
