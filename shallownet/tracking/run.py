@@ -88,7 +88,8 @@ class MlflowMetrics(Callback):
                 Metric("cost", history.final_cost, now, steps),
                 Metric("final_cost", history.final_cost, now, steps),
             ]
-        self.flush()
+        # Written by TrackedRun.finish: a store that fails here fails the job's record
+        # (FAILED with the reason), not its training.
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -150,9 +151,11 @@ class TrackedRun:
         return self.metrics
 
     def finish(self, result: JobResult, files: Mapping[str, str], title: str) -> str:
-        """Log artifacts and summary metrics; end the run FINISHED or FAILED; return the status."""
+        """Log the curves' last points, summary metrics and artifacts; end the run FINISHED
+        or FAILED; return the status."""
         tracking = self.settings.tracking
         assert tracking is not None
+        self.metrics.flush()
         history = result.history
         summary = {"train_accuracy_final": result.train_accuracy}
         if result.test_accuracy is not None:
