@@ -107,6 +107,9 @@ def resume_completes(folder: Path, uri: str, parent_id: str, sweep: tuple[str, .
     parents, _ = parents_and_children(uri)
     assert [p.info.run_id for p in parents] == [parent_id]  # one study, one parent
     assert parents[0].info.status == "FINISHED"
+    tags = parents[0].data.tags
+    assert (tags["children_finished"], tags["children_killed"]) == ("12", "0")  # as it is now
+    assert "failure_reason" not in tags  # the earlier attempt's reason is gone
     assert_truthful(uri)
     study = load_sweep(uri)
     assert study.parent_id == parent_id

@@ -87,7 +87,8 @@ def end_parent_run(
         retry(client.log_batch, child.info.run_id, tags=[RunTag(REASON_TAG, why)])
         retry(client.set_terminated, child.info.run_id, "KILLED")
     counts = child_statuses(client, experiment_id, parent_id)
-    tags = [RunTag(f"children_{key.lower()}", str(n)) for key, n in counts.items()]
+    statuses = dict.fromkeys(("FINISHED", "FAILED", "KILLED"), 0) | counts  # 0s replace
+    tags = [RunTag(f"children_{key.lower()}", str(n)) for key, n in statuses.items()]
     if reason:
         tags.append(RunTag(REASON_TAG, reason))
     retry(client.log_batch, parent_id, tags=tags)
@@ -139,7 +140,7 @@ def _open_parent(
     }
     run = retry(client.create_run, experiment_id, run_name=name[:250], tags=all_tags)
     run_id = str(run.info.run_id)
-    params = [Param(f"sweep.{key}", typed[:6000]) for key, typed in axes.items()]
+    params = [Param(f"sweep.{axis}", typed[:6000]) for axis, typed in axes.items()]
     if params:
         retry(client.log_batch, run_id, params=params)
     planned = [
