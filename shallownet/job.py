@@ -108,7 +108,11 @@ def describe(settings: Settings, result: JobResult, threshold: float = 0.3) -> s
                 f"{int(last['distinct_units'])} of {units} hidden units distinct at the end"
             )
     if first.get("sat_frac", 0.0) >= 0.01:
-        parts.append(f"{first['sat_frac']:.0%} of hidden activations saturated at step 0")
+        activation = text(settings.record["activation"])
+        parts.append(
+            f"{first['sat_frac']:.0%} of hidden activations on flat parts of {activation} "
+            f"at step 0 (sat_frac)"
+        )
     cost, final = history.cost, history.final_cost
     below = np.flatnonzero(cost <= threshold)
     if below.size:

@@ -266,7 +266,9 @@ def test_each_run_describes_itself_from_its_own_numbers(recorded_sweep: Recorded
             )
             assert metrics["distinct_units_final"] == 1
         else:
-            saturated = f"{metrics['sat_frac_init']:.0%} of hidden activations saturated"
+            saturated = (
+                f"{metrics['sat_frac_init']:.0%} of hidden activations on flat parts of tanh"
+            )
             assert f"{int(metrics['distinct_units_final'])} of 4 hidden units distinct" in note
             assert saturated in note
             assert f"(final {metrics['final_cost']:.3g})" in note
