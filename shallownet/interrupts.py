@@ -30,6 +30,9 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         super().__init__(signal.Signals(signum).name)
 
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        return Interrupted, (self.signum,)  # from a worker process, as it was raised
+
 
 _pending: int | None = None  # the signal received, until the process stops
 

@@ -4,10 +4,12 @@ ended, signals mapped to exit codes."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,11 @@ def test_alive_knows_a_live_a_dead_and_a_reused_pid() -> None:
     pid, _, started = mine.partition(":")
     assert started  # Linux: the start time tells a reused pid apart
     assert not alive(f"{pid}:{int(started) - 1}")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.05)  # ended, not yet collected
+    assert not alive(f"{zombie.pid}:")
+    zombie.wait()
 
 
 def test_runs_of_vanished_processes_end_killed_with_the_reason(tmp_path: Path) -> None:
@@ -152,6 +159,10 @@ def test_signals_map_to_the_shells_exit_codes() -> None:
     assert interrupts.exit_code(interrupts.Interrupted(signal.SIGTERM)) == 143
     assert interrupts.exit_code(interrupts.Interrupted(signal.SIGHUP)) == 129
     assert interrupts.reason(interrupts.Interrupted(signal.SIGTERM)) == "interrupted by SIGTERM"
+    # as it comes back from a worker process
+    back = pickle.loads(pickle.dumps(interrupts.Interrupted(signal.SIGHUP)))
+    assert isinstance(back, interrupts.Interrupted)
+    assert interrupts.exit_code(back) == 129
 
 
 def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:

@@ -25,14 +25,19 @@ PROCESS_TAG = "shallownet.process"
 REASON_TAG = "failure_reason"  # why a run ended FAILED or KILLED
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name ([] where unreadable)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
 def _start_time(pid: int) -> str:
     """When the process started (clock ticks since boot, from /proc), or '' if unknown:
     a pid reused by a new process does not pass for the old one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rpartition(")")[2].split()[19]
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 @functools.cache
@@ -56,6 +61,9 @@ def alive(process: str) -> bool:
         return False
     except (ValueError, PermissionError):
         return True  # unreadable tag, or someone else's process: assume alive
+    fields = _stat(pid)
+    if fields and fields[0] == "Z":
+        return False  # a zombie: it ended; its parent has not collected it yet
     return not started or _start_time(pid) in ("", started)
 
 
