@@ -46,11 +46,16 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    """Handle SIGTERM and SIGHUP in this process (from its main thread; else a no-op)."""
+    """Handle SIGTERM and SIGHUP in this process (from its main thread; else a no-op).
+
+    A signal the process was started ignoring stays ignored (``nohup shallownet -m
+    ...`` must survive the terminal closing), as Python itself does for SIGINT.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in HANDLED:
-        signal.signal(sig, _raise)
+        if signal.getsignal(sig) is not signal.SIG_IGN or _pending is not None:
+            signal.signal(sig, _raise)
 
 
 def check() -> None:

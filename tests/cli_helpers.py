@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ def run_cli(
 
 
 def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
-    """Start ``shallownet ARGS`` in its own process group (so a test can signal all of it)."""
+    """Start ``shallownet ARGS`` in its own process group (so a test can signal all of it),
+    with the signal dispositions of a terminal: a test runner started in the background
+    ignores SIGINT, and a child would inherit that."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
     return subprocess.Popen(
         [str(BIN / "shallownet"), *args],
@@ -45,7 +48,13 @@ def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=_terminal_signals,  # the test starts no threads meanwhile
     )
+
+
+def _terminal_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def written(folder: Path) -> list[str]:

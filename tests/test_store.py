@@ -199,3 +199,24 @@ def test_relative_sqlite_uris_name_a_file_where_the_command_runs(tmp_path: Path)
     assert _absolute("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
     assert _absolute("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
     assert os.sep in _absolute("sqlite:///x.db?timeout=5", tmp_path)
+
+
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    """``nohup shallownet -m ...`` survives the terminal closing (SIGHUP), as Python keeps
+    an ignored SIGINT ignored."""
+    code = (
+        "import signal\n"
+        "from shallownet import interrupts\n"
+        "interrupts.install()\n"
+        "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN,\n"
+        "      signal.getsignal(signal.SIGTERM) is interrupts._raise)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    assert out.stdout.split() == ["True", "True"]
