@@ -34,10 +34,7 @@ OPTIONS_INIT = "he, huge, large, normal, small, uniform, xavier, zeros"
 
 
 def _csv(text: str) -> Callable[[Path], None]:
-    def write(folder: Path) -> None:
-        (folder / "data.csv").write_text(text)
-
-    return write
+    return _csv_named("data.csv", text)
 
 
 def _csv_named(name: str, text: str) -> Callable[[Path], None]:
