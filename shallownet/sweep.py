@@ -36,7 +36,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Settings, settings_from
+from .config import Settings, record_key, settings_from, text
 from .errors import ConfigError, abort_on_user_error
 from .job import check as check_jobs
 from .job import validate
@@ -360,6 +360,19 @@ def sweep_name(sweep_axes: Sequence[Axis]) -> str:
     return ": ".join([*preset, swept or "one job"])
 
 
+def group_keys(sweep_axes: Sequence[Axis], planned: Sequence[Job]) -> list[str]:
+    """The keys a sweep's runs are compared by: those swept, as recorded, except the seed
+    (runs that differ only in their seed are repeats of one configuration)."""
+    keys = dict.fromkeys(record_key(axis.key) for axis in sweep_axes if axis.swept)
+    return [
+        key
+        for key in keys
+        if key != "seed"
+        and key in planned[0].settings.record
+        and len({text(job.settings.record[key]) for job in planned}) > 1
+    ]
+
+
 def run_sweep(
     master: DictConfig,
     hydra_context: HydraContext,
@@ -380,7 +393,8 @@ def run_sweep(
 
         tags = {"shallownet.sweep_dir": str(sweep_dir)}
         typed = {axis.key: axis.typed for axis in sweep_axes}
-        parent = parent_run(tracking, sweep_name(sweep_axes), typed, tags, planned)
+        grouped = group_keys(sweep_axes, planned)
+        parent = parent_run(tracking, sweep_name(sweep_axes), typed, tags, planned, grouped)
     with parent:
         if isinstance(launcher, JobLauncher):
             returns = launcher.launch_jobs(planned)

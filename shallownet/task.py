@@ -40,6 +40,7 @@ log = logging.getLogger("shallownet")
 
 # The sweep's parent run, for the jobs of a sweep (launchers pass the environment on).
 PARENT_ENV = "SHALLOWNET_PARENT_RUN_ID"
+GROUP_ENV = "SHALLOWNET_GROUPING"  # how the sweep's view groups its runs (tracking.view)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,11 @@ def _open_run(job: Job) -> TrackedRun | None:
     parent = os.environ.get(PARENT_ENV)
     if job.multirun and parent:
         tags["shallownet.job_num"] = str(job.num)
+        if grouping := os.environ.get(GROUP_ENV):
+            from .tracking.view import Grouping
+
+            group = Grouping.from_json(grouping)
+            tags[group.tag] = group.label(job.settings.record)
         return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir), parent=parent)
     return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir))
 

@@ -56,6 +56,7 @@ def record_sweep(folder: Path) -> RecordedSweep:
     tracking = jobs[0].settings.tracking
     assert tracking is not None
     axes = {"init": "zeros,large", "seed": "0,1"}
-    with parent_run(tracking, "init=zeros,large seed=0,1", axes, {}, jobs) as parent_id:
+    name = "init=zeros,large seed=0,1"
+    with parent_run(tracking, name, axes, {}, jobs, group_keys=["init"]) as parent_id:
         costs = run(jobs)  # trained together: same shapes, differing in init and seed
     return RecordedSweep(uri, parent_id, jobs, costs)

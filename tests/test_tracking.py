@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from shallownet.task import Job, run
+from shallownet.tracking import view
 from shallownet.tracking.skip import find_finished
 
 from .cli_helpers import BIN, run_cli
@@ -170,7 +172,12 @@ def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
             assert "figures/cost_curve.png" in artifact_paths(client, child.info.run_id)
             assert len(client.get_metric_history(child.info.run_id, "cost")) == 7
     assert not (tmp_path / "mlflow.db").exists()
-    assert f"open {url} in a browser" in result.stdout
+    parent_id = parents[0].info.run_id
+    experiment = client.get_experiment_by_name("served")
+    assert experiment is not None
+    view_url = f"{url}/#/experiments/{experiment.experiment_id}/runs?viewStateShareKey={parent_id}"
+    assert f"  open:    {view_url}&compareRunsMode=CHART" in result.stdout
+    assert "mlflow ui" not in result.stdout  # the server is already serving its UI
 
 
 @pytest.mark.slow
@@ -295,3 +302,74 @@ def test_a_sweep_ends_with_its_report_on_the_parent_run(recorded_sweep: Recorded
     }
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.note.content"].startswith("Runs recorded by shallownet")
+
+
+def test_a_sweep_saves_its_view_on_the_experiment(recorded_sweep: RecordedSweep) -> None:
+    """The view MLflow's UI opens from the printed URL: this sweep's runs, grouped by the
+    swept keys (not the seed), the curves in story order, every logged metric placed."""
+    client = MlflowClient(recorded_sweep.uri)
+    parent = client.get_run(recorded_sweep.parent_id)
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    envelope = json.loads(experiment.tags[f"mlflow.sharedViewState.{recorded_sweep.parent_id}"])
+    assert envelope["name"] == "sweep init=zeros,large seed=0,1"
+    assert isinstance(envelope["createdAt"], int)
+    state = json.loads(envelope["state"])
+    assert {k: envelope[k] for k in state} == state  # also readable where fields are on top
+
+    children = client.search_runs([experiment.experiment_id], state["searchFilter"])
+    assert sorted(run.info.run_id for run in children) == sorted(
+        run.info.run_id
+        for run in client.search_runs([experiment.experiment_id])
+        if run.info.run_id != recorded_sweep.parent_id
+    )
+    assert len(children) == 4
+    group_by = state["groupBy"]
+    assert group_by["aggregateFunction"] == "average"
+    [key] = group_by["groupByKeys"]
+    assert key["mode"] == "tag"
+    tag = key["groupByData"]
+    labels = {run.data.tags[tag] for run in children}
+    assert labels == {"init=zeros", "init=large"}  # the seeds of one init share a group
+    assert len({view.colour(f"tag.{tag}.{label}") for label in labels}) == 2
+
+    charts = state["compareRunCharts"]
+    lines = [c["metricKey"] for c in charts if c["type"] == "LINE"]
+    assert lines[:5] == ["cost", "distinct_units", "sat_frac", "mean_gprime", "train_accuracy"]
+    assert lines[-2:] == ["grad_norm/W1", "grad_norm/W2"]
+    logged = set().union(*(run.data.metrics for run in children))
+    assert logged <= {c["metricKey"] for c in charts}  # MLflow adds no chart of its own
+    bars = [c["metricKey"] for c in charts if c["type"] == "BAR" and not c["deleted"]]
+    assert bars[0] == "final_cost"
+    assert {c["metricSectionId"] for c in charts} == {
+        s["uuid"] for s in state["compareRunSections"]
+    }
+    columns = state["selectedColumns"]
+    assert columns[:2] == ["params.`init`", "params.`seed`"]
+    for column in columns:
+        kind, _, name = column.partition(".")
+        if kind == "params":
+            assert all(name.strip("`") in run.data.params for run in children)
+        elif kind == "metrics":
+            assert all(name.strip("`") in run.data.metrics for run in children)
+    assert state["runsHiddenMode"] == "SHOW_ALL"  # not MLflow's first ten
+
+
+def test_group_tag_gives_each_group_its_own_colour() -> None:
+    """MLflow colours groups by a hash of their id; the colour of a known id is the one the
+    UI showed (MLflow 3.17, Chromium), and the tag name is chosen so no two groups share one."""
+    assert view.colour("tag.group.init=large activation=relu") == "#1f272d"
+    assert view.colour("tag.group.init=zeros activation=tanh") == "#c83243"
+    records = [
+        {"init": i, "activation": a}
+        for i in ("zeros", "small", "large")
+        for a in ("sigmoid", "tanh", "relu")
+    ]
+    group = view.grouping(["init", "activation"], records)
+    labels = [group.label(record) for record in records]
+    assert labels[0] == "init=zeros activation=sigmoid"
+    assert len({view.colour(f"tag.{group.tag}.{label}") for label in labels}) == 9
+    many = [{"seed_like": n} for n in range(40)]  # more groups than colours: as many as can be
+    crowded = view.grouping(["seed_like"], many)
+    assert len({view.colour(f"tag.{crowded.tag}.{crowded.label(r)}") for r in many}) >= 25
+    assert view.Grouping.from_json(group.to_json()) == group

@@ -30,6 +30,8 @@ from .store import prepare, retry
 
 PARENT_TAG = "mlflow.parentRunId"
 CONFIG_HASH_TAG = "shallownet.config_hash"
+# Diagnostics also recorded as one value at the first and last step (``sat_frac_init``, ...)
+SUMMARIZED = ("sat_frac", "mean_gprime", "out_sat_frac", "distinct_units", "sym_rel_spread")
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 
@@ -162,13 +164,7 @@ class TrackedRun:
             summary["test_accuracy_final"] = result.test_accuracy
         if history.records:
             first, last = history.records[0], history.records[-1]
-            for key in (
-                "sat_frac",
-                "mean_gprime",
-                "out_sat_frac",
-                "distinct_units",
-                "sym_rel_spread",
-            ):
+            for key in SUMMARIZED:
                 if key in first:
                     summary[f"{key}_init"] = first[key]
                     summary[f"{key}_final"] = last[key]

@@ -13,7 +13,7 @@ import random
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -192,6 +192,15 @@ activation functions shape training of a small numpy network.
 - Status: FINISHED; FAILED or KILLED with the reason in the tag `failure_reason`.
 """
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow's UI opens the experiment on its runs
+EXPERIMENT_KIND = "custom_model_development"  # (not on its GenAI traces view)
+UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ``mlflow ui`` serves a local store
+
+
+def ui_address() -> str:
+    return f"http://{UI_HOST}:{UI_PORT}"
+
+
 _prepared: dict[tuple[str, str], str] = {}  # (uri, experiment) -> id, once per process
 
 
@@ -224,6 +233,7 @@ def _prepare(settings: TrackingSettings) -> str:
                 )
                 raise ConfigError(msg)
             experiment_id = str(found.experiment_id)
+            _describe(client, experiment_id, found.tags)
             from .owner import end_vanished
 
             if ended := end_vanished(client, experiment_id):
@@ -233,7 +243,7 @@ def _prepare(settings: TrackingSettings) -> str:
         experiment_id = str(
             retry(client.create_experiment, settings.experiment, artifact_location=location)
         )
-        retry(client.set_experiment_tag, experiment_id, "mlflow.note.content", EXPERIMENT_NOTE)
+        _describe(client, experiment_id, {})
         return experiment_id
     except MlflowException as exc:
         if "already exists" in str(exc):  # created by a concurrent process meanwhile
@@ -241,6 +251,15 @@ def _prepare(settings: TrackingSettings) -> str:
             if found is not None:
                 return str(found.experiment_id)
         raise
+
+
+def _describe(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> None:
+    """Give the experiment what it lacks of: its description, and the kind that makes
+    MLflow's UI open it on its runs (not on its GenAI traces view)."""
+    wanted = {"mlflow.note.content": EXPERIMENT_NOTE, EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    for key, value in wanted.items():
+        if key not in tags:
+            retry(client.set_experiment_tag, experiment_id, key, value)
 
 
 def mlflow_executable() -> str:
@@ -258,5 +277,5 @@ def ui_command(uri: str) -> str:
         return f"open {uri} in a browser"
     return (
         f"{mlflow_executable()} ui --backend-store-uri {shlex.quote(uri)} "
-        f"--host 127.0.0.1 --port 5000"
+        f"--host {UI_HOST} --port {UI_PORT}"
     )

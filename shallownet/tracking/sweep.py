@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 from .. import __version__, interrupts
 from ..config import TrackingSettings
 from ..errors import StoreFailed
-from ..task import PARENT_ENV, Job
+from ..task import GROUP_ENV, PARENT_ENV, Job
+from . import view
 from .owner import REASON_TAG, end_vanished, owner_tags
 from .run import CONFIG_HASH_TAG, PARENT_TAG
 from .store import prepare, retry, ui_command
@@ -158,13 +159,18 @@ def parent_run(
     axes: Mapping[str, str],
     tags: Mapping[str, str],
     jobs: Sequence[Job],
+    group_keys: Sequence[str] = (),
 ) -> Iterator[str]:
     """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
-    signal), else FAILED with the reason."""
+    signal), else FAILED with the reason. Its runs are grouped by ``group_keys`` in the
+    sweep's saved view of the MLflow UI."""
     experiment_id = prepare(tracking)  # first: it creates the store safely
     client = MlflowClient(tracking.uri)
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
+    group = view.grouping(group_keys, [job.settings.record for job in jobs])
+    link = _save_view(client, tracking, experiment_id, run_id, name, group, jobs)
     os.environ[PARENT_ENV] = run_id
+    os.environ[GROUP_ENV] = group.to_json()
     status, reason = "FAILED", None
     try:
         yield run_id
@@ -177,6 +183,7 @@ def parent_run(
         raise
     finally:
         os.environ.pop(PARENT_ENV, None)
+        os.environ.pop(GROUP_ENV, None)
         counts: Counter[str] | None = None
         try:
             report = None if status == "KILLED" else _reporter(tracking, run_id)
@@ -184,7 +191,7 @@ def parent_run(
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
-            _summary(tracking, run_id, status, counts)
+            _summary(tracking, run_id, status, counts, link)
 
 
 def _reporter(tracking: TrackingSettings, run_id: str) -> Callable[[], None]:
@@ -200,13 +207,46 @@ def _reporter(tracking: TrackingSettings, run_id: str) -> Callable[[], None]:
     return report
 
 
-def _summary(tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str]) -> None:
+def _save_view(
+    client: MlflowClient,
+    tracking: TrackingSettings,
+    experiment_id: str,
+    run_id: str,
+    name: str,
+    group: view.Grouping,
+    jobs: Sequence[Job],
+) -> str:
+    """Save the sweep's view on the experiment; return the line that opens it (or, where
+    the installed MLflow's UI has no saved views, a plain link and why)."""
+    page = f"{view.address(tracking.uri)}/#/experiments/{experiment_id}"
+    if not tracking.uri.startswith(("http://", "https://")) and not view.supported():
+        return f"{page}  (this MLflow's UI has no saved views: group by '{group.tag}' there)"
+    layers = max(len(job.settings.hidden) + 1 for job in jobs)
+    state = view.state(run_id, group, layers)
+    retry(
+        client.set_experiment_tag,
+        experiment_id,
+        f"{view.SHARE_TAG_PREFIX}{run_id}",
+        view.tag_value(f"sweep {name}"[:200], state),
+    )
+    return view.url(tracking.uri, experiment_id, run_id)
+
+
+def _summary(
+    tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: str
+) -> None:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    serve = (
+        ""
+        if tracking.uri.startswith(("http://", "https://"))
+        else f"  serve:   {ui_command(tracking.uri)}\n"
+    )
     print(
         f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
         f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}\n"
         f"  compare: shallownet-report --tracking-uri {tracking.uri}\n"
-        f"  browse:  {ui_command(tracking.uri)}",
+        f"{serve}"
+        f"  open:    {link}",
         flush=True,
     )
 

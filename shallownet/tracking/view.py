@@ -1,0 +1,248 @@
+"""A sweep's saved view in the MLflow UI: its runs grouped by what was swept, on the curves
+that show symmetry and saturation, one URL away.
+
+MLflow's experiment page opens a saved view from the URL parameter
+``viewStateShareKey=<key>``, reading it from the experiment tag
+``mlflow.sharedViewState.<key>``. The view's format is MLflow's own and not a
+documented API; it was read from MLflow's UI source (``ExperimentPageUIState``,
+``useSharedExperimentViewState``, ``RunsChartsCardConfig``) and checked in a real
+browser against the versions the ``mlflow`` requirement of ``pyproject.toml`` allows
+(``tests/test_ui_browser.py``). Where the installed MLflow's UI has no saved views,
+the sweep prints a plain link with a one-line notice instead.
+
+Each sweep gets one view, keyed by its parent run's id:
+
+- the runs of this sweep (``tags.mlflow.parentRunId = '<parent>'``);
+- grouped by every swept key except the seed, each group drawn as its average with a
+  min-max band over the seeds, and in a colour of its own;
+- the curves first (``cost``, ``distinct_units``, ``sat_frac``, ...), then the
+  one-value summaries as bars;
+- as columns, the swept params, the key summaries and each run's description.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from ..config import text
+from .run import PARENT_TAG, SUMMARIZED
+from .store import ui_address
+
+SHARE_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow's experiment tag for a saved view
+
+# The curves in the order they tell the story: learning, symmetry, saturation, accuracy.
+# Curves not listed (a plugin's, per-layer gradient norms) follow, as MLflow adds them.
+CURVES = (
+    "cost",
+    "distinct_units",
+    "sat_frac",
+    "mean_gprime",
+    "train_accuracy",
+    "test_accuracy",
+    "sym_rel_spread",
+    "out_sat_frac",
+    "sym_max_pair_dist",
+)
+# One value per run: bars of the group averages, in a second section (collapsed).
+SUMMARIES = (
+    "final_cost",
+    "distinct_units_final",
+    "sat_frac_init",
+    "train_accuracy_final",
+    "test_accuracy_final",
+)
+# The table's columns after the swept params.
+COLUMNS = ("final_cost", "distinct_units_final", "sat_frac_init", "train_accuracy_final")
+
+# Group colours: MLflow colours a group by a hash of its id (``tag.<key>.<value>``) into
+# a palette of 29, stored nowhere but in the browser. The group tag's key is chosen per
+# sweep, from these names, so that every group of the sweep gets a colour of its own.
+GROUP_TAG_KEYS = (
+    "group",
+    "sweep.group",
+    "setting",
+    "config",
+    "variant",
+    "case",
+    "condition",
+    "combination",
+    "arm",
+    "cell",
+    "series",
+    "curve",
+)
+PALETTE = (  # MLflow's run colours, in its order (RUNS_COLOR_PALETTE)
+    "#a6630c", "#c83243", "#b45091", "#8a63bf", "#434a93", "#137dae", "#04867d", "#308613",
+    "#facb66", "#1f272d", "#445461", "#5f7281", "#8396a5", "#93320b", "#be501e", "#de7921",
+    "#f2be88", "#115026", "#277c43", "#3ba65e", "#8ddda8", "#9e102c", "#c82d4c", "#e65b77",
+    "#f792a6", "#0e538b", "#2272b4", "#4299e0", "#8acaff",
+)  # fmt: skip
+
+
+def colour(group_id: str) -> str:
+    """The colour MLflow's UI gives a run or group id (``getStableColorForRun``)."""
+    data = group_id.encode("utf-16-le")  # JavaScript's charCodeAt: UTF-16 code units
+    a = b = 0
+    for i in range(0, len(data), 2):
+        a = (a + int.from_bytes(data[i : i + 2], "little")) % 255
+        b = (b + a) % 255
+    return PALETTE[(a | b << 8) % len(PALETTE)]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How a sweep's runs are grouped: the swept keys (not the seed), and the run tag that
+    holds each run's group (``init=small activation=tanh``)."""
+
+    keys: tuple[str, ...]
+    tag: str = GROUP_TAG_KEYS[0]
+
+    def label(self, record: Mapping[str, Any]) -> str:
+        return " ".join(f"{key}={text(record[key])}" for key in self.keys) or "all runs"
+
+    def to_json(self) -> str:
+        return json.dumps({"keys": list(self.keys), "tag": self.tag})
+
+    @classmethod
+    def from_json(cls, blob: str) -> Grouping:
+        data = json.loads(blob)
+        return cls(tuple(data["keys"]), data["tag"])
+
+
+def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:
+    """Group by ``keys``, under the tag name that gives the most groups a colour of their own
+    (all of them, unless there are more groups than MLflow has colours)."""
+    labels = sorted({Grouping(tuple(keys)).label(record) for record in records})
+
+    def distinct(tag: str) -> int:
+        return len({colour(f"tag.{tag}.{label}") for label in labels})
+
+    best = max(GROUP_TAG_KEYS, key=lambda tag: (distinct(tag), -GROUP_TAG_KEYS.index(tag)))
+    return Grouping(tuple(keys), best)
+
+
+def _key(kind: str, name: str) -> str:
+    """MLflow's canonical column key: ``params.`init```."""
+    return f"{kind}.`{name}`"
+
+
+def _line(uuid: str, section: str, metric: str) -> dict[str, Any]:
+    return {
+        "uuid": uuid,
+        "type": "LINE",
+        "metricSectionId": section,
+        "isGenerated": False,
+        "deleted": False,
+        "runsCountToCompare": 10,
+        "metricKey": metric,
+        "selectedMetricKeys": [metric],
+        "displayName": metric,
+        "scaleType": "log" if metric == "cost" else "linear",  # cost falls over decades
+        "xAxisScaleType": "linear",
+        "xAxisKey": "step",
+        "selectedXAxisMetricKey": "",
+        "yAxisKey": "metric",
+        "yAxisExpressions": [],
+        "lineSmoothness": 0,
+        "ignoreOutliers": False,
+        "useGlobalXaxisKey": True,
+        "useGlobalLineSmoothing": True,
+        "range": {},
+    }
+
+
+def _bar(uuid: str, section: str, metric: str, deleted: bool) -> dict[str, Any]:
+    return {
+        "uuid": uuid,
+        "type": "BAR",
+        "metricSectionId": section,
+        "isGenerated": False,
+        "deleted": deleted,
+        "runsCountToCompare": 10,
+        "metricKey": metric,
+        "displayName": metric,
+    }
+
+
+def state(parent_id: str, group: Grouping, layers: int) -> dict[str, Any]:
+    """The saved view of one sweep, as MLflow's experiment page reads it."""
+    curves = [*CURVES, *(f"grad_norm/W{n}" for n in range(1, layers + 1))]
+    other_summaries = [f"{key}_{when}" for key in SUMMARIZED for when in ("init", "final")] + [
+        f"{key}_final" for key in ("train_accuracy", "test_accuracy")
+    ]
+    hidden = [key for key in dict.fromkeys(other_summaries) if key not in SUMMARIES]
+    charts = [_line(f"curve-{n}", "curves", metric) for n, metric in enumerate(curves)]
+    charts += [_bar(f"summary-{n}", "summaries", m, False) for n, m in enumerate(SUMMARIES)]
+    charts += [_bar(f"hidden-{n}", "summaries", m, True) for n, m in enumerate(hidden)]
+    sections = [
+        {"uuid": "curves", "name": "Model metrics", "display": True, "isReordered": True},
+        {"uuid": "summaries", "name": "Summaries", "display": False, "isReordered": True},
+    ]
+    columns = [_key("params", key) for key in (*group.keys, "seed")]
+    columns += [_key("metrics", key) for key in COLUMNS]
+    columns.append(_key("attributes", "Description"))
+    return {
+        "searchFilter": f"tags.`{PARENT_TAG}` = '{parent_id}'",
+        "selectedColumns": columns,
+        "columnOrder": [],
+        "columnWidths": {},
+        "runsHiddenMode": "SHOW_ALL",
+        "compareRunCharts": charts,
+        "compareRunSections": sections,
+        "isAccordionReordered": True,
+        "viewMaximized": False,
+        "runListHidden": False,
+        "groupBy": {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "tag", "groupByData": group.tag}],
+        },
+        "groupsExpanded": {},
+        "useGroupedValuesInCharts": True,
+        "hideEmptyCharts": True,
+        "globalLineChartConfig": {
+            "xAxisKey": "step",
+            "lineSmoothness": 0,
+            "selectedXAxisMetricKey": "",
+        },
+        "chartsSearchFilter": "",
+    }
+
+
+def tag_value(name: str, view: Mapping[str, Any]) -> str:
+    """The experiment tag's value: MLflow 3.17's saved-view envelope (``name``,
+    ``createdAt``, ``state``), which lists the view by name in the UI, with the view's
+    fields also at the top level, where earlier MLflow 3 releases read them."""
+    now = int(time.time() * 1000)
+    return json.dumps(
+        {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(view), **view},
+        separators=(",", ":"),
+    )
+
+
+def url(uri: str, experiment_id: str, key: str) -> str:
+    """The address of a saved view, on the server of an ``http(s)`` store or on the
+    ``mlflow ui`` that :func:`~shallownet.tracking.store.ui_command` starts."""
+    query = urlencode({"viewStateShareKey": key, "compareRunsMode": "CHART"})
+    return f"{address(uri)}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def address(uri: str) -> str:
+    """Where the MLflow UI of a store is served."""
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else ui_address()
+
+
+@cache
+def supported() -> bool:
+    """Whether the installed MLflow's UI opens saved views (its bundle reads the tag)."""
+    import mlflow
+
+    bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    needle = SHARE_TAG_PREFIX.encode()
+    return any(needle in path.read_bytes() for path in bundle.glob("main.*.js"))
