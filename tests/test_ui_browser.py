@@ -1,17 +1,23 @@
 """The MLflow UI in a real headless Chromium, used as a person would use it.
 
-Runs a small sweep, starts ``mlflow server`` on its store (127.0.0.1, free
-port), and checks what a user sees: the sweep's parent run, its children
-after expanding it, a run's ``cost`` chart, and a PNG figure among its
-artifacts. Screenshots go to ``test-artifacts/browser/``.
+Runs a small sweep, starts ``mlflow server`` on its store (127.0.0.1, free port),
+opens the URL the sweep printed, and checks what a user sees without clicking: the
+sweep's runs grouped by what was swept, one trace per group named after its values,
+in a colour of its own, with a min-max band over the seeds; then the table's columns,
+a run's description, its ``cost`` chart and a PNG figure among its artifacts.
+Screenshots go to ``test-artifacts/browser/``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from shallownet.tracking import view
+from shallownet.tracking.store import ui_address
 
 from .cli_helpers import REPO, run_cli
 from .servers import mlflow_server
@@ -27,11 +33,14 @@ FLAGS = [
     "--disable-sync",
 ]
 SHOTS = REPO / "test-artifacts" / "browser"
+GROUPS = [
+    f"init={i} activation={a}" for i in ("zeros", "small", "large") for a in ("tanh", "relu")
+]
 
 pytestmark = pytest.mark.slow  # real sweeps, servers or browsers
 
 
-def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:
+def test_the_printed_url_opens_the_sweep_grouped(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     assert CHROMIUM.exists(), (
@@ -39,13 +48,16 @@ def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:
     )
     result = run_cli(
         "-m",
-        "init=zeros,small",
-        "activation=tanh",
+        "init=zeros,small,large",
+        "activation=tanh,relu",
         "seed=0,1",
         "train.iterations=300",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+    printed = re.search(r"^  open:    (\S+)$", result.stdout, re.MULTILINE)
+    assert printed, result.stdout
+    assert printed[1].startswith(f"{ui_address()}/#/experiments/1/runs?viewStateShareKey=")
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)
@@ -57,34 +69,68 @@ def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:
     ):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{url}/#/experiments/1")
-            # MLflow 3 opens on its GenAI view; a user dismisses the tip and switches view
-            page.get_by_role("button", name="Got it").click()
-            page.get_by_text("Model training", exact=True).click()
-            parent = page.get_by_text("init=zeros,small seed=0,1", exact=True)  # the axes swept
-            expect(parent).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("5 matching runs")).to_be_visible()
-            page.screenshot(path=SHOTS / "1-runs.png")
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(printed[1].replace(ui_address(), url))  # the test's server, not :5000
 
-            # the children appear under their parent once it is expanded
-            expect(page.get_by_role("link", name=child)).to_have_count(0)
-            parent.locator("xpath=ancestor::*[@role='row'][1]").locator("button").first.click()
-            for name in (child, "init=zeros,activation=tanh,seed=1,train.iterations=300"):
-                expect(page.get_by_role("link", name=name)).to_be_visible()
-            page.screenshot(path=SHOTS / "2-children.png")
+            # the saved view, on the charts, without a click
+            expect(page.get_by_text("You're viewing a shared view", exact=False)).to_be_visible(
+                timeout=30_000
+            )
+            group_by = page.get_by_role("button", name=re.compile(r"^Group by: "))
+            expect(group_by).to_be_visible()
+            # the 12 runs, and their parent, which MLflow loads to nest them ("Additional runs")
+            expect(page.get_by_text("13 matching runs")).to_be_visible()
+            cost = page.get_by_text(f"{GROUPS[0]} (cost)", exact=True)
+            expect(cost).to_be_visible(timeout=30_000)
+            card = cost.locator("xpath=ancestor::*[.//*[contains(@class,'js-plotly-plot')]][1]")
+            if page.get_by_role("button", name="Close").count():
+                page.get_by_role("button", name="Close").first.click()  # the assistant panel
+            page.screenshot(path=SHOTS / "1-view-charts.png")
+
+            # one trace per group, named after its values, in the colour MLflow gives it
+            tag = group_by.inner_text().removeprefix("Group by: ").strip()
+            legend = card.locator(  # a legend entry: a line sample, then the trace's name
+                "xpath=.//span[preceding-sibling::*[1][local-name()='svg']]",
+                has_text=re.compile(r" \(cost\)$"),
+            )
+            names = [name.removesuffix(" (cost)") for name in legend.all_inner_texts()]
+            assert names[-1] == "Unassigned"  # the parent run, loaded to nest the runs: no curve
+            names, legend = names[:-1], legend.filter(has_not_text="Unassigned")
+            assert sorted(names) == sorted(GROUPS)
+            strokes = legend.evaluate_all(
+                "spans => spans.map(s => s.previousElementSibling.querySelector('path')"
+                ".style.stroke)"
+            )
+            colours = [_hex(stroke) for stroke in strokes]
+            assert colours == [view.colour(f"tag.{tag}.{name}") for name in names]
+            assert len(set(colours)) == len(GROUPS)  # each group its own colour
+            fills = card.locator("path.js-fill").evaluate_all("ps => ps.map(p => p.style.fill)")
+            bands = sorted(_hex(fill) for fill in fills if fill)  # one min-max band per group
+            assert bands == sorted(colours)
+            titles = page.get_by_role("heading", level=4).all_inner_texts()
+            assert titles[:5] == [
+                "cost",
+                "distinct_units",
+                "sat_frac",
+                "mean_gprime",
+                "train_accuracy",
+            ]
+            assert titles[:4] == ["cost", "distinct_units", "sat_frac", "mean_gprime"]
+
+            # the table: the swept params, the key summaries, each run's description
+            page.locator("label:has(input[type=radio][value=TABLE])").click()
+            for column in ("init", "activation", "seed", "final_cost", "sat_frac_init"):
+                expect(page.get_by_role("columnheader", name=column).first).to_be_visible()
+            expect(
+                page.get_by_text("zeros + tanh: all 4 hidden units identical").first
+            ).to_be_visible()
+            page.screenshot(path=SHOTS / "2-view-table.png")
 
             page.get_by_role("link", name=child).click()
             expect(page.get_by_role("heading", name=child)).to_be_visible()
             page.get_by_role("tab", name="Model metrics").click()
             expect(page.get_by_text("cost", exact=True).first).to_be_visible()
-            page.screenshot(path=SHOTS / "3-metrics.png")
-            search = page.get_by_placeholder("Search metric charts")
-            for chart in ("distinct_units", "sat_frac", "train_accuracy", "cost"):
-                search.fill(
-                    chart
-                )  # charts below the fold render lazily; find them as a user would
-                expect(page.get_by_text(chart, exact=True).first).to_be_visible()
+            page.screenshot(path=SHOTS / "3-run-metrics.png")
 
             page.get_by_role("tab", name="Artifacts").click()
             page.get_by_text("figures", exact=True).click()
@@ -98,3 +144,9 @@ def test_sweep_in_the_mlflow_ui(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert len(list(SHOTS.glob("*.png"))) == 4
+
+
+def _hex(css: str) -> str:
+    """``rgb(31, 39, 45)`` as ``#1f272d``."""
+    red, green, blue = (int(n) for n in re.findall(r"\d+", css)[:3])
+    return f"#{red:02x}{green:02x}{blue:02x}"
