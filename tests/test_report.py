@@ -165,6 +165,10 @@ def test_report_of_a_recorded_sweep(
     main(["--tracking-uri", recorded_sweep.uri, "--out", str(tmp_path), "--no-attach"])
     out = capsys.readouterr().out
     assert "| init | runs | reached cost<0.3 | final cost |" in out
+    assert out.splitlines()[-1] == (  # the sweep's saved view in the MLflow UI
+        f"open:  http://127.0.0.1:5000/#/experiments/1/runs?viewStateShareKey="
+        f"{recorded_sweep.parent_id}&compareRunsMode=CHART"
+    )
     sweep = load_sweep(recorded_sweep.uri)
     assert sweep.keys == ["init", "seed"]
     assert list(pd.read_csv(tmp_path / "table.csv")["init"]) == ["zeros", "large"]

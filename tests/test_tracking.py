@@ -330,13 +330,14 @@ def test_a_sweep_saves_its_view_on_the_experiment(recorded_sweep: RecordedSweep)
     assert key["mode"] == "tag"
     tag = key["groupByData"]
     labels = {run.data.tags[tag] for run in children}
-    assert labels == {"init=zeros", "init=large"}  # the seeds of one init share a group
+    assert tag == "init"  # named after the keys swept (not the seed)
+    assert labels == {"zeros", "large"}  # the seeds of one init share a group
     assert len({view.colour(f"tag.{tag}.{label}") for label in labels}) == 2
 
     charts = state["compareRunCharts"]
     lines = [c["metricKey"] for c in charts if c["type"] == "LINE"]
     assert lines[:5] == ["cost", "distinct_units", "sat_frac", "mean_gprime", "train_accuracy"]
-    assert lines[-2:] == ["grad_norm/W1", "grad_norm/W2"]
+    assert lines[6:8] == ["grad_norm/W1", "grad_norm/W2"]  # after test_accuracy
     logged = set().union(*(run.data.metrics for run in children))
     assert logged <= {c["metricKey"] for c in charts}  # MLflow adds no chart of its own
     bars = [c["metricKey"] for c in charts if c["type"] == "BAR" and not c["deleted"]]
@@ -367,9 +368,34 @@ def test_group_tag_gives_each_group_its_own_colour() -> None:
     ]
     group = view.grouping(["init", "activation"], records)
     labels = [group.label(record) for record in records]
-    assert labels[0] == "init=zeros activation=sigmoid"
+    assert "init x activation" in group.tag
+    assert labels[0] == "zeros·sigmoid"
     assert len({view.colour(f"tag.{group.tag}.{label}") for label in labels}) == 9
     many = [{"seed_like": n} for n in range(40)]  # more groups than colours: as many as can be
     crowded = view.grouping(["seed_like"], many)
     assert len({view.colour(f"tag.{crowded.tag}.{crowded.label(r)}") for r in many}) >= 25
     assert view.Grouping.from_json(group.to_json()) == group
+
+
+def test_without_saved_views_the_sweep_prints_a_plain_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the installed MLflow's UI cannot open saved views (``mlflow-skinny``, a UI
+    without them), the sweep saves none and prints the experiment's page and what to do."""
+    from shallownet.tracking import sweep
+    from shallownet.tracking.store import prepare
+
+    monkeypatch.setattr(view, "supported", lambda: False)
+    settings = compose_settings(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+    tracking = settings.tracking
+    assert tracking is not None
+    client = MlflowClient(tracking.uri)
+    experiment_id = prepare(tracking)
+    group = view.grouping(["init"], [settings.record])
+    link = sweep._save_view(client, tracking, experiment_id, "0" * 32, "a sweep", group, [])
+    assert link == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id}  (this MLflow's UI has no "
+        "saved views: group by 'init' there)"
+    )
+    tags = client.get_experiment(experiment_id).tags
+    assert not [key for key in tags if key.startswith("mlflow.sharedViewState.")]

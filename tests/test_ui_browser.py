@@ -33,9 +33,7 @@ FLAGS = [
     "--disable-sync",
 ]
 SHOTS = REPO / "test-artifacts" / "browser"
-GROUPS = [
-    f"init={i} activation={a}" for i in ("zeros", "small", "large") for a in ("tanh", "relu")
-]
+GROUPS = [f"{i}·{a}" for i in ("zeros", "small", "large") for a in ("tanh", "relu")]
 
 pytestmark = pytest.mark.slow  # real sweeps, servers or browsers
 
@@ -121,9 +119,15 @@ def test_the_printed_url_opens_the_sweep_grouped(tmp_path: Path) -> None:
             page.locator("label:has(input[type=radio][value=TABLE])").click()
             for column in ("init", "activation", "seed", "final_cost", "sat_frac_init"):
                 expect(page.get_by_role("columnheader", name=column).first).to_be_visible()
-            expect(
-                page.get_by_text("zeros + tanh: all 4 hidden units identical").first
-            ).to_be_visible()
+            describes = page.get_by_text("zeros + tanh: all 4 hidden units identical")
+            expect(describes).to_have_count(0)  # groups are listed collapsed
+            for name in ("zeros·tanh", "small·tanh"):  # a user expands two of them
+                group = page.get_by_text(f"Group: {name}", exact=True)
+                group.locator("xpath=ancestor::*[@role='gridcell'][1]").locator(
+                    "[role=button]"
+                ).first.click()
+            expect(describes).to_have_count(2)  # its two seeds, each described
+            expect(page.get_by_role("link", name=child)).to_be_visible()
             page.screenshot(path=SHOTS / "2-view-table.png")
 
             page.get_by_role("link", name=child).click()

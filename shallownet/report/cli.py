@@ -14,7 +14,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ..errors import USER_ERRORS, ConfigError, one_line
-from ..tracking.store import check_reachable, sqlite_path, ui_command
+from ..tracking.store import check_reachable, served, sqlite_path, ui_command
+from ..tracking.view import saved_url
 from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
 from .write import attach, headline, incomplete, write_report
@@ -79,10 +80,14 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.unfinished:
         print(incomplete(sweep) + "\n")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    client = MlflowClient(args.tracking_uri)
     if not args.no_attach:
-        attach(MlflowClient(args.tracking_uri), sweep, paths)
+        attach(client, sweep, paths)
         print(f"attached to parent run {sweep.parent_id} (artifacts/report/, description)")
-        print(f"browse: {ui_command(args.tracking_uri)}")
+    if not served(args.tracking_uri):
+        print(f"serve: {ui_command(args.tracking_uri)}")
+    if link := saved_url(client, args.tracking_uri, sweep.parent_id):
+        print(f"open:  {link}")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,11 @@ def ui_address() -> str:
     return f"http://{UI_HOST}:{UI_PORT}"
 
 
+def served(uri: str) -> bool:
+    """Whether the store is a tracking server, which serves its own UI (no ``mlflow ui``)."""
+    return uri.startswith(("http://", "https://"))
+
+
 _prepared: dict[tuple[str, str], str] = {}  # (uri, experiment) -> id, once per process
 
 
@@ -273,7 +278,7 @@ def mlflow_executable() -> str:
 
 def ui_command(uri: str) -> str:
     """The command that shows this store in the MLflow UI, ready to paste."""
-    if uri.startswith(("http://", "https://")):
+    if served(uri):
         return f"open {uri} in a browser"
     return (
         f"{mlflow_executable()} ui --backend-store-uri {shlex.quote(uri)} "

@@ -25,7 +25,7 @@ from ..task import GROUP_ENV, PARENT_ENV, Job
 from . import view
 from .owner import REASON_TAG, end_vanished, owner_tags
 from .run import CONFIG_HASH_TAG, PARENT_TAG
-from .store import prepare, retry, ui_command
+from .store import prepare, retry, served, ui_command
 
 log = logging.getLogger("shallownet")
 
@@ -219,10 +219,11 @@ def _save_view(
     """Save the sweep's view on the experiment; return the line that opens it (or, where
     the installed MLflow's UI has no saved views, a plain link and why)."""
     page = f"{view.address(tracking.uri)}/#/experiments/{experiment_id}"
-    if not tracking.uri.startswith(("http://", "https://")) and not view.supported():
+    if not served(tracking.uri) and not view.supported():
         return f"{page}  (this MLflow's UI has no saved views: group by '{group.tag}' there)"
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
-    state = view.state(run_id, group, layers)
+    labels = sorted({group.label(job.settings.record) for job in jobs})
+    state = view.state(run_id, group, labels, layers)
     retry(
         client.set_experiment_tag,
         experiment_id,
@@ -236,11 +237,7 @@ def _summary(
     tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: str
 ) -> None:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    serve = (
-        ""
-        if tracking.uri.startswith(("http://", "https://"))
-        else f"  serve:   {ui_command(tracking.uri)}\n"
-    )
+    serve = "" if served(tracking.uri) else f"  serve:   {ui_command(tracking.uri)}\n"
     print(
         f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
         f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}\n"

@@ -13,8 +13,9 @@ the sweep prints a plain link with a one-line notice instead.
 Each sweep gets one view, keyed by its parent run's id:
 
 - the runs of this sweep (``tags.mlflow.parentRunId = '<parent>'``);
-- grouped by every swept key except the seed, each group drawn as its average with a
-  min-max band over the seeds, and in a colour of its own;
+- grouped by every swept key except the seed (the run tag ``init x activation`` holds
+  ``small·tanh``), each group drawn as its average with a min-max band over the seeds,
+  and in a colour of its own;
 - the curves first (``cost``, ``distinct_units``, ``sat_frac``, ...), then the
   one-value summaries as bars;
 - as columns, the swept params, the key summaries and each run's description.
@@ -31,25 +32,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from mlflow.tracking import MlflowClient
+
 from ..config import text
 from .run import PARENT_TAG, SUMMARIZED
-from .store import ui_address
+from .store import served, ui_address
 
 SHARE_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow's experiment tag for a saved view
 
-# The curves in the order they tell the story: learning, symmetry, saturation, accuracy.
-# Curves not listed (a plugin's, per-layer gradient norms) follow, as MLflow adds them.
-CURVES = (
-    "cost",
-    "distinct_units",
-    "sat_frac",
-    "mean_gprime",
-    "train_accuracy",
-    "test_accuracy",
-    "sym_rel_spread",
-    "out_sat_frac",
-    "sym_max_pair_dist",
-)
+# The curves in the order they tell the story: learning, symmetry, saturation, accuracy,
+# then each layer's gradient norm, then the finer diagnostics. Curves not listed (a
+# plugin's) follow, as MLflow adds them.
+CURVES = ("cost", "distinct_units", "sat_frac", "mean_gprime", "train_accuracy", "test_accuracy")
+FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist")
 # One value per run: bars of the group averages, in a second section (collapsed).
 SUMMARIES = (
     "final_cost",
@@ -61,23 +56,26 @@ SUMMARIES = (
 # The table's columns after the swept params.
 COLUMNS = ("final_cost", "distinct_units_final", "sat_frac_init", "train_accuracy_final")
 
-# Group colours: MLflow colours a group by a hash of its id (``tag.<key>.<value>``) into
-# a palette of 29, stored nowhere but in the browser. The group tag's key is chosen per
-# sweep, from these names, so that every group of the sweep gets a colour of its own.
-GROUP_TAG_KEYS = (
-    "group",
-    "sweep.group",
-    "setting",
-    "config",
-    "variant",
-    "case",
-    "condition",
-    "combination",
-    "arm",
-    "cell",
-    "series",
-    "curve",
+# A run's group is the tag named after the swept keys (``init x activation``), valued by
+# their values (``small·tanh``): short enough for MLflow's run list and legends.
+# Group colours: MLflow colours a group by a hash of its id (``tag.<name>.<value>``) into
+# a palette of 29, stored nowhere but in the browser. So the tag's name takes the first of
+# these forms under which every group of the sweep gets a colour of its own.
+GROUP_TAG_FORMS = (  # each reads after MLflow's "Group by:"
+    "{}",
+    "swept {}",
+    "{} group",
+    "{} setting",
+    "{} values",
+    "{} case",
+    "{} combination",
+    "{} choice",
+    "{} cell",
+    "{} arm",
+    "each {}",
+    "{} pair",
 )
+VALUE_JOIN = "·"
 PALETTE = (  # MLflow's run colours, in its order (RUNS_COLOR_PALETTE)
     "#a6630c", "#c83243", "#b45091", "#8a63bf", "#434a93", "#137dae", "#04867d", "#308613",
     "#facb66", "#1f272d", "#445461", "#5f7281", "#8396a5", "#93320b", "#be501e", "#de7921",
@@ -98,14 +96,14 @@ def colour(group_id: str) -> str:
 
 @dataclass(frozen=True)
 class Grouping:
-    """How a sweep's runs are grouped: the swept keys (not the seed), and the run tag that
-    holds each run's group (``init=small activation=tanh``)."""
+    """How a sweep's runs are grouped: by the swept keys (not the seed), under a run tag
+    named after them (``init x activation``) whose value is the run's group (``small·tanh``)."""
 
     keys: tuple[str, ...]
-    tag: str = GROUP_TAG_KEYS[0]
+    tag: str
 
     def label(self, record: Mapping[str, Any]) -> str:
-        return " ".join(f"{key}={text(record[key])}" for key in self.keys) or "all runs"
+        return VALUE_JOIN.join(text(record[key]) for key in self.keys) or "all runs"
 
     def to_json(self) -> str:
         return json.dumps({"keys": list(self.keys), "tag": self.tag})
@@ -119,13 +117,14 @@ class Grouping:
 def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:
     """Group by ``keys``, under the tag name that gives the most groups a colour of their own
     (all of them, unless there are more groups than MLflow has colours)."""
-    labels = sorted({Grouping(tuple(keys)).label(record) for record in records})
+    name = " x ".join(keys) or "sweep"
+    candidates = [Grouping(tuple(keys), form.format(name)) for form in GROUP_TAG_FORMS]
+    labels = {candidates[0].label(record) for record in records}
 
-    def distinct(tag: str) -> int:
-        return len({colour(f"tag.{tag}.{label}") for label in labels})
+    def colours(group: Grouping) -> int:
+        return len({colour(f"tag.{group.tag}.{label}") for label in labels})
 
-    best = max(GROUP_TAG_KEYS, key=lambda tag: (distinct(tag), -GROUP_TAG_KEYS.index(tag)))
-    return Grouping(tuple(keys), best)
+    return max(candidates, key=lambda group: (colours(group), -candidates.index(group)))
 
 
 def _key(kind: str, name: str) -> str:
@@ -171,9 +170,10 @@ def _bar(uuid: str, section: str, metric: str, deleted: bool) -> dict[str, Any]:
     }
 
 
-def state(parent_id: str, group: Grouping, layers: int) -> dict[str, Any]:
-    """The saved view of one sweep, as MLflow's experiment page reads it."""
-    curves = [*CURVES, *(f"grad_norm/W{n}" for n in range(1, layers + 1))]
+def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -> dict[str, Any]:
+    """The saved view of one sweep, as MLflow's experiment page reads it: ``labels`` are
+    its groups (listed collapsed: the run list reads as the charts' legend)."""
+    curves = [*CURVES, *(f"grad_norm/W{n}" for n in range(1, layers + 1)), *FINER]
     other_summaries = [f"{key}_{when}" for key in SUMMARIZED for when in ("init", "final")] + [
         f"{key}_final" for key in ("train_accuracy", "test_accuracy")
     ]
@@ -203,7 +203,7 @@ def state(parent_id: str, group: Grouping, layers: int) -> dict[str, Any]:
             "aggregateFunction": "average",
             "groupByKeys": [{"mode": "tag", "groupByData": group.tag}],
         },
-        "groupsExpanded": {},
+        "groupsExpanded": {f"tag.{group.tag}.{label}": False for label in labels},
         "useGroupedValuesInCharts": True,
         "hideEmptyCharts": True,
         "globalLineChartConfig": {
@@ -233,9 +233,16 @@ def url(uri: str, experiment_id: str, key: str) -> str:
     return f"{address(uri)}/#/experiments/{experiment_id}/runs?{query}"
 
 
+def saved_url(client: MlflowClient, uri: str, parent_id: str) -> str | None:
+    """The address of the view a sweep saved, if it saved one."""
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    tags = client.get_experiment(experiment_id).tags
+    return url(uri, experiment_id, parent_id) if SHARE_TAG_PREFIX + parent_id in tags else None
+
+
 def address(uri: str) -> str:
     """Where the MLflow UI of a store is served."""
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else ui_address()
+    return uri.rstrip("/") if served(uri) else ui_address()
 
 
 @cache

@@ -1,0 +1,66 @@
+"""The README's picture of the MLflow UI: a study's sweep, as its printed URL opens it.
+
+    python experiments/screenshot.py [study]        # default: main
+
+Runs ``shallownet -m experiment=<study>`` in a fresh folder, serves its store with
+``mlflow server`` (127.0.0.1, a free port, stopped with its process group), opens the
+URL the sweep printed in headless Chromium and saves ``docs/mlflow-view.png``. Needs the
+test extras (Playwright) and Debian's ``chromium``, as the browser test does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the test suite's server helper: one way to start a server
+
+from shallownet.tracking.store import ui_address  # noqa: E402
+from tests.servers import mlflow_server  # noqa: E402
+from tests.test_ui_browser import CHROMIUM, FLAGS  # noqa: E402
+
+OUT = REPO / "docs" / "mlflow-view.png"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", nargs="?", default="main")
+    study = parser.parse_args().study
+    from playwright.sync_api import expect, sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "shallownet"), "-m", f"experiment={study}"],
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        found = re.search(r"^  open:    (\S+)$", done.stdout, re.MULTILINE)
+        assert found, done.stdout
+        with (
+            mlflow_server(Path(tmp), backend=f"sqlite:///{tmp}/mlflow.db") as url,
+            sync_playwright() as p,
+        ):
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(found[1].replace(ui_address(), url))
+            legend = page.get_by_text(re.compile(r" \(train_accuracy\)$"))  # charts drawn
+            expect(legend.first).to_be_visible(timeout=120_000)
+            if page.get_by_role("button", name="Close").count():
+                page.get_by_role("button", name="Close").first.click()  # the assistant panel
+            page.get_by_role("button", name="Hide banner").click()  # "viewing a shared view"
+            page.wait_for_timeout(2_000)  # the last charts finish drawing
+            OUT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=OUT)
+            browser.close()
+    print(f"wrote {OUT.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
