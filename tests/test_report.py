@@ -79,7 +79,35 @@ def test_comparison_counts_every_status_and_summarizes_finished_runs_only() -> N
     assert small["steps_to_threshold_median"] == 15
     zeros = table.iloc[1]
     assert tuple(zeros[c] for c in counts) == (2, 1, 1, 0, 0)
-    assert math.isnan(zeros["steps_to_threshold_median"])
+    # b never reached it in its 20 recorded steps: censored, not left out
+    assert zeros["steps_to_threshold_median"] == math.inf
+    assert zeros["steps_censored_at"] == 20
+
+
+def test_steps_to_threshold_counts_runs_that_never_got_there() -> None:
+    """With 1 of 3 runs below the threshold, the median is '> N', not the one run's steps
+    (huge init must not look fastest because its few lucky seeds were fast)."""
+    curves = pd.DataFrame(
+        {
+            "run_id": [r for r in "xyz" for _ in range(3)],
+            "step": [0, 50, 100] * 3,
+            "value": [0.7, 0.2, 0.1, 0.7, 0.6, 0.5, 0.7, 0.7, 0.7],
+        }
+    )
+    runs = pd.DataFrame(
+        {
+            "run_id": list("xyz"),
+            "init": ["huge"] * 3,
+            "seed": [0, 1, 2],
+            "status": ["FINISHED"] * 3,
+        }
+    )
+    table = comparison(per_run(runs, curves, ["init", "seed"], 0.3), ["init"])
+    text = readable(table, ["init"], 0.3)
+    assert text.loc[0, "reached cost<0.3"] == "1/3"
+    assert text.loc[0, "steps to cost<0.3"] == "> 100 [50–> 100]"
+    two = comparison(per_run(runs.iloc[:2], curves, ["init", "seed"], 0.3), ["init"])
+    assert two.loc[0, "steps_to_threshold_median"] == 50  # half of them got there by 50
 
 
 def test_readable_cells_and_markdown() -> None:
@@ -88,7 +116,7 @@ def test_readable_cells_and_markdown() -> None:
     assert list(text.columns[:5]) == ["init", "runs", "failed", "killed", "reached cost<0.3"]
     assert text.loc[0, "final cost"] == "0.2 [0.1–0.3]"
     assert text.loc[1, "final cost"] == "0.69"
-    assert text.loc[1, "steps to cost<0.3"] == "–"
+    assert text.loc[1, "steps to cost<0.3"] == "> 20"  # run b never got there
     assert text.loc[0, "reached cost<0.3"] == "2/2"
     assert text.loc[1, "reached cost<0.3"] == "0/1"
     assert "test acc" not in text.columns  # nothing to show

@@ -50,6 +50,7 @@ def per_run(
         out[name] = pd.to_numeric(runs[source], errors="coerce") if source in runs else np.nan
     reached = steps_to_threshold(curves, threshold)
     out["steps_to_threshold"] = out["run_id"].map(reached)
+    out["steps_recorded"] = out["run_id"].map(curves.groupby("run_id")["step"].max())
     return out
 
 
@@ -68,7 +69,10 @@ def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     Columns: ``runs`` (jobs with a run), ``finished``, ``failed``, ``killed``
     (KILLED, or still RUNNING), ``reached`` (FINISHED runs whose cost got below
     the threshold) and ``<metric>_median|_min|_max`` for each summarized metric,
-    over FINISHED runs only: a run that was stopped is not a result.
+    over FINISHED runs only: a run that was stopped is not a result. Steps to the
+    threshold count a run that never reached it as +inf (censored), so the median is
+    +inf when fewer than half got there; ``steps_censored_at`` is the most steps such a
+    run recorded (the table reads ``> 10000``).
     """
     rows = []
     for key, group in groups(table, by):
@@ -81,20 +85,51 @@ def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         row["reached"] = int(finished["steps_to_threshold"].notna().sum())
         for name in SUMMARY:
             values = finished[name].dropna()
-            row[f"{name}_median"] = values.median() if len(values) else np.nan
+            median = values.median() if len(values) else np.nan
+            if name == "steps_to_threshold":
+                values, row["steps_censored_at"] = _censored(finished)
+                median = _median_censored(values)
+            row[f"{name}_median"] = median
             row[f"{name}_min"] = values.min() if len(values) else np.nan
             row[f"{name}_max"] = values.max() if len(values) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _cell(median: float, low: float, high: float, integer: bool) -> str:
+def _median_censored(values: pd.Series) -> float:
+    """The median, or where runs that never got there (+inf) make it infinite, the first
+    step by which half the runs got there (the Kaplan-Meier median): +inf when fewer
+    than half did."""
+    if not len(values):
+        return np.nan
+    median = float(values.median())
+    if math.isinf(median):
+        median = float(values.sort_values().iloc[(len(values) - 1) // 2])
+    return median
+
+
+def _censored(finished: pd.DataFrame) -> tuple[pd.Series, float]:
+    """Steps to the threshold with the runs that never got there counted as +inf (censored:
+    they would have needed more than their recorded steps), and the most steps recorded
+    by such a run. Leaving them out would make a setting where few runs learn look fast."""
+    steps = finished["steps_to_threshold"]
+    never = steps.isna() & finished["steps_recorded"].notna()
+    bound = float(finished.loc[never, "steps_recorded"].max()) if never.any() else np.nan
+    return steps.where(~never, math.inf).dropna(), bound
+
+
+def _cell(median: float, low: float, high: float, integer: bool, bound: float = np.nan) -> str:
+    """``median [min–max]``; a censored value (+inf) reads ``> bound``."""
     if math.isnan(median):
         return "–"
     fmt = "{:.0f}" if integer else "{:.3g}"
-    text = fmt.format(median)
+
+    def show(value: float) -> str:
+        return f"> {fmt.format(bound)}" if math.isinf(value) else fmt.format(value)
+
+    text = show(median)
     if low != high:
-        text += f" [{fmt.format(low)}–{fmt.format(high)}]"
+        text += f" [{show(low)}–{show(high)}]"
     return text
 
 
@@ -114,10 +149,15 @@ def readable(
         if table[f"{name}_median"].isna().all():
             continue
         integer = name in ("steps_to_threshold", "distinct_units")
+        bounds = table.get("steps_censored_at", pd.Series(np.nan, index=table.index))
         out[heading.format(t=f"{threshold:g}")] = [
-            _cell(m, lo, hi, integer)
-            for m, lo, hi in zip(
-                table[f"{name}_median"], table[f"{name}_min"], table[f"{name}_max"], strict=True
+            _cell(m, lo, hi, integer, bound if name == "steps_to_threshold" else np.nan)
+            for m, lo, hi, bound in zip(
+                table[f"{name}_median"],
+                table[f"{name}_min"],
+                table[f"{name}_max"],
+                bounds,
+                strict=True,
             )
         ]
     return out
