@@ -54,7 +54,8 @@ def main() -> None:
             expect(legend.first).to_be_visible(timeout=120_000)
             if page.get_by_role("button", name="Close").count():
                 page.get_by_role("button", name="Close").first.click()  # the assistant panel
-            page.get_by_role("button", name="Hide banner").click()  # "viewing a shared view"
+            if page.get_by_role("button", name="Hide banner").count():  # "a shared view"
+                page.get_by_role("button", name="Hide banner").click()
             page.wait_for_timeout(2_000)  # the last charts finish drawing
             OUT.parent.mkdir(exist_ok=True)
             page.screenshot(path=OUT)

@@ -118,7 +118,8 @@ def create(uri: str, db: Path) -> None:
             tmp_uri = f"sqlite:///{tmp}"
             store = SqlAlchemyStore(tmp_uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)  # type: ignore[no-untyped-call]
             store.engine.dispose()
-            SqlAlchemyStore._engine_map.pop(tmp_uri, None)
+            # MLflow (since 3.8 or so) caches an engine per URI: forget the temporary file's
+            getattr(SqlAlchemyStore, "_engine_map", {}).pop(tmp_uri, None)
             os.replace(tmp, db)
         finally:
             tmp.unlink(missing_ok=True)

@@ -168,7 +168,7 @@ def parent_run(
     client = MlflowClient(tracking.uri)
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
-    link = _save_view(client, tracking, experiment_id, run_id, name, group, jobs)
+    link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
     os.environ[PARENT_ENV] = run_id
     os.environ[GROUP_ENV] = group.to_json()
     status, reason = "FAILED", None
@@ -212,7 +212,6 @@ def _save_view(
     tracking: TrackingSettings,
     experiment_id: str,
     run_id: str,
-    name: str,
     group: view.Grouping,
     jobs: Sequence[Job],
 ) -> str:
@@ -224,12 +223,8 @@ def _save_view(
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
     labels = sorted({group.label(job.settings.record) for job in jobs})
     state = view.state(run_id, group, labels, layers)
-    retry(
-        client.set_experiment_tag,
-        experiment_id,
-        f"{view.SHARE_TAG_PREFIX}{run_id}",
-        view.tag_value(f"sweep {name}"[:200], state),
-    )
+    key = f"{view.SHARE_TAG_PREFIX}{run_id}"
+    retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state))
     return view.url(tracking.uri, experiment_id, run_id)
 
 

@@ -23,8 +23,9 @@ Each sweep gets one view, keyed by its parent run's id:
 
 from __future__ import annotations
 
+import base64
 import json
-import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +40,7 @@ from .run import PARENT_TAG, SUMMARIZED
 from .store import served, ui_address
 
 SHARE_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow's experiment tag for a saved view
+DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
 
 # The curves in the order they tell the story: learning, symmetry, saturation, accuracy,
 # then each layer's gradient norm, then the finer diagnostics. Curves not listed (a
@@ -194,6 +196,12 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
         "columnOrder": [],
         "columnWidths": {},
         "runsHiddenMode": "SHOW_ALL",
+        # MLflow 3.17 fills in fields a shared view lacks; 3.7 takes the view as it is
+        "runsExpanded": {},
+        "runsPinned": [],
+        "runsHidden": [],
+        "runsVisibilityMap": {},
+        "autoRefreshEnabled": True,
         "compareRunCharts": charts,
         "compareRunSections": sections,
         "isAccordionReordered": True,
@@ -215,15 +223,13 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
     }
 
 
-def tag_value(name: str, view: Mapping[str, Any]) -> str:
-    """The experiment tag's value: MLflow 3.17's saved-view envelope (``name``,
-    ``createdAt``, ``state``), which lists the view by name in the UI, with the view's
-    fields also at the top level, where earlier MLflow 3 releases read them."""
-    now = int(time.time() * 1000)
-    return json.dumps(
-        {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(view), **view},
-        separators=(",", ":"),
-    )
+def tag_value(view: Mapping[str, Any]) -> str:
+    """The experiment tag's value: the view as JSON, deflated as MLflow's UI writes and
+    reads it (``deflate;`` and base64 of zlib data). Every MLflow 3 UI reads this form,
+    and it fits the 5,000 characters MLflow 3.7 allows an experiment tag (the plain JSON
+    of a sweep's view is about 10,000)."""
+    packed = zlib.compress(json.dumps(view, separators=(",", ":")).encode(), 9)
+    return DEFLATED + base64.b64encode(packed).decode()
 
 
 def url(uri: str, experiment_id: str, key: str) -> str:
