@@ -16,6 +16,7 @@ Register your own::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,10 @@ def _never(z: Array, a: Array, **params: float) -> NDArray[np.bool_]:
     return np.zeros(np.shape(z), dtype=bool)
 
 
+FLAT = 0.05  # derived rule: |g'| below 5% of the largest |g'| near zero is flat
+NEAR_ZERO = np.linspace(-1.0, 1.0, 201)  # where that largest |g'| is looked for
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation function g with its derivative g'.
@@ -45,7 +50,12 @@ class Activation:
     saturated : callable, optional
         ``saturated(z, a, **params) -> bool array``: where the unit sits in a
         flat region of g (g' near zero) so gradients through it vanish.
-        Default: never saturated.
+        Default: derived from the derivative, ``|g'(z)| < 5%`` of the largest
+        ``|g'|`` g reaches on [-1, 1] (for softsign: |z| > 3.5).
+    dead : callable, optional
+        ``dead(z, a, **params) -> bool array``: where the unit passes no gradient
+        at all, on a whole side of its input (relu's z <= 0). Reported as
+        ``dead_frac``, apart from saturation. Default: none.
     params : mapping, optional
         The activation's parameters and their defaults (e.g. ``{"alpha": 0.01}``);
         :meth:`with_params` makes a copy with some of them changed.
@@ -53,7 +63,8 @@ class Activation:
 
     forward: Callable[..., Array]
     derivative: Callable[..., Array]
-    saturated: Callable[..., NDArray[np.bool_]] = _never
+    saturated: Callable[..., NDArray[np.bool_]] | None = None
+    dead: Callable[..., NDArray[np.bool_]] | None = None
     params: Mapping[str, float] = field(default_factory=dict)
 
     def __call__(self, z: Array) -> Array:
@@ -65,8 +76,24 @@ class Activation:
         return self.derivative(z, a, **self.params)
 
     def is_saturated(self, z: Array, a: Array) -> NDArray[np.bool_]:
-        """Boolean mask of units in the flat region of g."""
-        return self.saturated(z, a, **self.params)
+        """Boolean mask of units in the flat region of g (the plugin's rule, or derived)."""
+        if self.saturated is not None:
+            return self.saturated(z, a, **self.params)
+        if self._steepest == 0.0:
+            return _never(z, a)
+        flat: NDArray[np.bool_] = np.abs(self.grad(z, a)) < FLAT * self._steepest
+        return flat
+
+    def is_dead(self, z: Array, a: Array) -> NDArray[np.bool_] | None:
+        """Boolean mask of dead units, or None if g has no dead region."""
+        return None if self.dead is None else self.dead(z, a, **self.params)
+
+    @functools.cached_property
+    def _steepest(self) -> float:
+        """The largest |g'| near zero: the scale of the derived saturation rule."""
+        z = NEAR_ZERO.copy()
+        steepest = np.nanmax(np.abs(self.grad(z, self(z))))
+        return float(steepest) if np.isfinite(steepest) else 0.0
 
     def with_params(self, **params: float) -> Activation:
         """A copy with some parameters changed; unknown names are an error."""
@@ -155,7 +182,8 @@ activations.register(
     Activation(
         forward=lambda z: np.maximum(z, 0),
         derivative=lambda z, a: (z > 0).astype(z.dtype),  # 0 at the kink, by convention
-        saturated=lambda z, a: z <= 0,  # a "dead" unit passes no gradient
+        saturated=_never,  # no flat tail that a smaller input would leave
+        dead=lambda z, a: z <= 0,  # a "dead" unit passes no gradient
     ),
 )
 activations.register(
@@ -163,6 +191,7 @@ activations.register(
     Activation(
         forward=lambda z, alpha: np.where(z > 0, z, alpha * z),
         derivative=lambda z, a, alpha: np.where(z > 0, 1.0, alpha).astype(z.dtype),
+        saturated=_never,  # like relu: no flat tail (its slope alpha shows in mean_gprime)
         params={"alpha": 0.01},
     ),
 )
@@ -171,6 +200,7 @@ activations.register(
     Activation(
         forward=lambda z: z,
         derivative=lambda z, a: np.ones_like(z),
+        saturated=_never,
     ),
 )
 

@@ -77,6 +77,9 @@ def saturation_of(Z: Sequence[Array], A: Sequence[Array], g: Activation) -> Metr
     for l in range(1, L):
         s = _suffix(l)
         out[f"sat_frac{s}"] = _scalar(g.is_saturated(Z[l], A[l]).mean(axis=(-2, -1)))
+        dead = g.is_dead(Z[l], A[l])
+        if dead is not None:
+            out[f"dead_frac{s}"] = _scalar(dead.mean(axis=(-2, -1)))
         out[f"mean_gprime{s}"] = _scalar(g.grad(Z[l], A[l]).mean(axis=(-2, -1)))
     AL = A[L].astype(np.float64)
     out["out_sat_frac"] = _scalar(((AL == 0.0) | (AL == 1.0)).mean(axis=(-2, -1)))
@@ -89,8 +92,11 @@ def saturation(net: Network, X: Array) -> Metrics:
     Returns
     -------
     dict with
-        ``sat_frac``: fraction of hidden activations in the activation's flat region
-        (|tanh| > 0.99, sigmoid outside [0.01, 0.99], relu z <= 0, or the plugin's rule);
+        ``sat_frac``: fraction of hidden activations in the activation's flat tails
+        (|tanh| > 0.99, sigmoid outside [0.01, 0.99], the plugin's rule, or where
+        |g'| is below 5% of its largest value near zero; never for relu);
+        ``dead_frac``: for activations with a dead region (relu: z <= 0), the
+        fraction of hidden activations in it, passing no gradient;
         ``mean_gprime``: mean of g'(Z) over hidden units and examples;
         ``out_sat_frac``: fraction of outputs exactly 0.0 or 1.0 in float64
         (where the naive cross-entropy would take log 0).

@@ -107,11 +107,16 @@ def describe(settings: Settings, result: JobResult, threshold: float = 0.3) -> s
             parts.append(
                 f"{int(last['distinct_units'])} of {units} hidden units distinct at the end"
             )
+    activation = text(settings.record["activation"])
     if first.get("sat_frac", 0.0) >= 0.01:
-        activation = text(settings.record["activation"])
         parts.append(
-            f"{first['sat_frac']:.0%} of hidden activations on flat parts of {activation} "
+            f"{first['sat_frac']:.0%} of hidden activations in the flat tails of {activation} "
             f"at step 0 (sat_frac)"
+        )
+    if first.get("dead_frac", 0.0) >= 0.01:
+        parts.append(
+            f"{first['dead_frac']:.0%} of hidden activations dead (no gradient through "
+            f"{activation}) at step 0 (dead_frac)"
         )
     cost, final = history.cost, history.final_cost
     below = np.flatnonzero(cost <= threshold)

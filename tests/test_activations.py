@@ -52,12 +52,46 @@ def test_saturation_rules() -> None:
     for name, expected in [
         ("tanh", [True, False, False, True]),
         ("sigmoid", [True, False, False, True]),
-        ("relu", [True, True, False, False]),
+        ("relu", [False] * 4),  # no flat tail: its zero side is dead, not saturated
         ("identity", [False] * 4),
         ("leaky_relu", [False] * 4),
     ]:
         g = sn.activations.get(name)
         np.testing.assert_array_equal(g.is_saturated(z, g(z)), expected, err_msg=name)
+    relu = sn.activations.get("relu")
+    np.testing.assert_array_equal(relu.is_dead(z, relu(z)), [True, True, False, False])
+    tanh = sn.activations.get("tanh")
+    assert tanh.is_dead(z, tanh(z)) is None  # no dead region: no dead_frac
+
+
+def test_saturation_of_a_user_activation_is_derived_from_its_derivative() -> None:
+    """softsign (the README's plugin) gives no rule: flat where |g'| < 5% of its largest
+    |g'| near zero (1 at z = 0), i.e. 1/(1+|z|)² < 0.05, |z| > sqrt(20) - 1 = 3.47."""
+    sn.activations.register(
+        "softsign",
+        sn.Activation(
+            forward=lambda z: z / (1 + np.abs(z)),
+            derivative=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
+        ),
+    )
+    g = sn.activations.get("softsign")
+    edge = np.sqrt(20) - 1
+    z = np.array([-10.0, -edge - 0.01, -edge + 0.01, 0.0, 2.0, edge + 0.01, 50.0])
+    np.testing.assert_array_equal(
+        g.is_saturated(z, g(z)), [True, True, False, False, False, True, True]
+    )
+    # applied to tanh's derivative, the derived rule starts where 1 - tanh² = 0.05, at
+    # |z| = atanh(sqrt(0.95)) = 2.18: a little before tanh's own rule (|tanh| > 0.99, 2.65)
+    derived = sn.Activation(forward=np.tanh, derivative=lambda z, a: 1 - a**2)
+    zs = np.linspace(0, 5, 50_001)
+    edge = zs[derived.is_saturated(zs, np.tanh(zs))].min()
+    assert edge == pytest.approx(np.arctanh(np.sqrt(0.95)), abs=1e-4)
+    # a large init saturates a softsign network: no silent zero
+    X, _ = sn.datasets.flower()
+    net = sn.Network(2, [4], "softsign", "normal", {"scale": 10.0}, seed=1)
+    sat = sn.diagnostics.saturation(net, X)
+    assert sat["sat_frac"] > 0.5
+    assert "dead_frac" not in sat
 
 
 def test_check_catches_a_wrong_derivative() -> None:

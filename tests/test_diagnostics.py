@@ -68,6 +68,18 @@ def test_large_init_saturates_small_does_not(flower: tuple[Array, Array]) -> Non
     assert large["mean_gprime"] < 0.2
 
 
+def test_relu_reports_dead_units_apart_from_saturation(flower: tuple[Array, Array]) -> None:
+    """relu's zero side is dead (no gradient), not saturated: zeros + relu is all dead."""
+    X, _ = flower
+    zeros = sn.diagnostics.saturation(sn.Network(2, [4], "relu", "zeros"), X)
+    assert (zeros["sat_frac"], zeros["dead_frac"]) == (0.0, 1.0)
+    net = sn.Network(2, [4], "relu", "normal", {"scale": 1.0}, seed=3)
+    got = sn.diagnostics.saturation(net, X)
+    Z1 = net.params["W1"] @ X + net.params["b1"]
+    assert got["dead_frac"] == pytest.approx(float(np.mean(Z1 <= 0)))
+    assert got["sat_frac"] == 0.0
+
+
 def test_out_sat_frac_counts_exact_zeros_and_ones() -> None:
     net = sn.Network(n_x=1, hidden=[1], activation="identity", init="zeros")
     net.params["W1"][:] = 1.0

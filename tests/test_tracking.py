@@ -276,7 +276,7 @@ def test_each_run_describes_itself_from_its_own_numbers(recorded_sweep: Recorded
             assert metrics["distinct_units_final"] == 1
         else:
             saturated = (
-                f"{metrics['sat_frac_init']:.0%} of hidden activations on flat parts of tanh"
+                f"{metrics['sat_frac_init']:.0%} of hidden activations in the flat tails of tanh"
             )
             assert f"{int(metrics['distinct_units_final'])} of 4 hidden units distinct" in note
             assert saturated in note
@@ -337,8 +337,9 @@ def test_a_sweep_saves_its_view_on_the_experiment(recorded_sweep: RecordedSweep)
 
     charts = state["compareRunCharts"]
     lines = [c["metricKey"] for c in charts if c["type"] == "LINE"]
-    assert lines[:5] == ["cost", "distinct_units", "sat_frac", "mean_gprime", "train_accuracy"]
-    assert lines[6:8] == ["grad_norm/W1", "grad_norm/W2"]  # after test_accuracy
+    assert lines[:3] == ["cost", "distinct_units", "sat_frac"]
+    assert lines[4:6] == ["mean_gprime", "train_accuracy"]  # after dead_frac (relu's)
+    assert lines[7:9] == ["grad_norm/W1", "grad_norm/W2"]  # after test_accuracy
     logged = set().union(*(run.data.metrics for run in children))
     assert logged <= {c["metricKey"] for c in charts}  # MLflow adds no chart of its own
     bars = [c["metricKey"] for c in charts if c["type"] == "BAR" and not c["deleted"]]

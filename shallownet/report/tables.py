@@ -22,6 +22,7 @@ SUMMARY = {
     "steps_to_threshold": "steps to cost<{t}",
     "distinct_units": "distinct units",
     "sat_frac_init": "sat frac @init",
+    "dead_frac_init": "dead frac @init",
     "mean_gprime_init": "mean g' @init",
 }
 SOURCES = {
@@ -30,6 +31,7 @@ SOURCES = {
     "test_accuracy": "test_accuracy_final",
     "distinct_units": "distinct_units_final",
     "sat_frac_init": "sat_frac_init",
+    "dead_frac_init": "dead_frac_init",
     "mean_gprime_init": "mean_gprime_init",
 }
 

@@ -31,7 +31,14 @@ from .store import prepare, retry
 PARENT_TAG = "mlflow.parentRunId"
 CONFIG_HASH_TAG = "shallownet.config_hash"
 # Diagnostics also recorded as one value at the first and last step (``sat_frac_init``, ...)
-SUMMARIZED = ("sat_frac", "mean_gprime", "out_sat_frac", "distinct_units", "sym_rel_spread")
+SUMMARIZED = (
+    "sat_frac",
+    "dead_frac",
+    "mean_gprime",
+    "out_sat_frac",
+    "distinct_units",
+    "sym_rel_spread",
+)
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 

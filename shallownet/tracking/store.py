@@ -187,7 +187,8 @@ activation functions shape training of a small numpy network.
   `init.scale=0.01`, `activation`, `seed`, `train.*`, `model.*`).
 - Metrics per step: `cost`; symmetry: `distinct_units` (1 = every hidden unit the
   same), `sym_rel_spread`; saturation: `sat_frac` (share of hidden activations in
-  the flat tails), `mean_gprime`; `train_accuracy`, `grad_norm/W1`, ...;
+  the flat tails), `mean_gprime`; `dead_frac` (relu: share with z <= 0, passing no
+  gradient); `train_accuracy`, `grad_norm/W1`, ...;
   summaries `*_init`, `*_final`, `final_cost`.
 - Status: FINISHED; FAILED or KILLED with the reason in the tag `failure_reason`.
 """

@@ -45,7 +45,15 @@ DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
 # The curves in the order they tell the story: learning, symmetry, saturation, accuracy,
 # then each layer's gradient norm, then the finer diagnostics. Curves not listed (a
 # plugin's) follow, as MLflow adds them.
-CURVES = ("cost", "distinct_units", "sat_frac", "mean_gprime", "train_accuracy", "test_accuracy")
+CURVES = (
+    "cost",
+    "distinct_units",
+    "sat_frac",
+    "dead_frac",  # relu's, where it has one
+    "mean_gprime",
+    "train_accuracy",
+    "test_accuracy",
+)
 FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist")
 # One value per run: bars of the group averages, in a second section (collapsed).
 SUMMARIES = (
