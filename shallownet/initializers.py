@@ -98,6 +98,13 @@ def zeros(shape: tuple[int, int], rng: np.random.Generator) -> Array:
     return np.zeros(shape)
 
 
+@initializers.register("constant")
+def constant(shape: tuple[int, int], rng: np.random.Generator, value: float = 0.5) -> Array:
+    """Every weight the same nonzero value: the hidden units learn, but in lockstep, so the
+    network behaves like a network of one hidden unit (symmetry without zeros)."""
+    return np.full(shape, float(value))
+
+
 @initializers.register("normal")
 def normal(shape: tuple[int, int], rng: np.random.Generator, scale: float = 0.01) -> Array:
     """W ~ N(0, 1) * scale: the course's ``randn * 0.01`` (small) or ``randn * 1`` (large)."""

@@ -16,6 +16,7 @@ PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 TINY = ("train.iterations=20", "tracking=none")
 # every init option once experiments/custom_plugins/plugins.py is imported
 INITS_WITH_CUSTOM = [
+    "constant",
     "he",
     "huge",
     "large",
