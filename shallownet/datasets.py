@@ -38,14 +38,11 @@ def load(name: str, **params: Any) -> tuple[Array, Array]:
     return _registry.get(name)(**params)
 
 
-def _check_n(n_samples: object, minimum: int = 2) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer):
-        msg = f"n_samples must be an integer >= {minimum}, got {n_samples!r}"
+def _check_n(value: object, minimum: int = 2, name: str = "n_samples") -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
         raise ValueError(msg)
-    if n_samples < minimum:
-        msg = f"n_samples must be an integer >= {minimum}, got {n_samples!r}"
-        raise ValueError(msg)
-    return int(n_samples)
+    return int(value)
 
 
 def _check_noise(noise: object) -> float | None:
@@ -169,15 +166,22 @@ def xor(n_samples: int = 200, noise: float = 0.0, seed: int = 1) -> tuple[Array,
 
 
 @register("gaussian_quantiles")
-def gaussian_quantiles(n_samples: int = 200, seed: int = 1) -> tuple[Array, Array]:
-    """Standard 2-D Gaussian split by radius into two equal halves (inner 0, outer 1)."""
+def gaussian_quantiles(
+    n_samples: int = 200, n_features: int = 2, seed: int = 1
+) -> tuple[Array, Array]:
+    """A standard Gaussian in ``n_features`` dimensions split by radius into two equal
+    halves, inner 0 and outer 1 (``sklearn.datasets.make_gaussian_quantiles``, two
+    classes). Every feature is on a standard scale, so a hidden unit's pre-activation
+    has variance about ``n_features * scale²`` under ``randn * scale`` weights: the data
+    on which fan-in decides saturation."""
     m = _check_n(n_samples)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, 2))
-    order = np.argsort(np.sum(X**2, axis=1), kind="stable")
-    y = np.zeros(m, dtype=np.intp)
-    y[order[m // 2 :]] = 1
-    return _columns(X, y)
+    n = _check_n(n_features, minimum=1, name="n_features")
+    rs = np.random.RandomState(seed)
+    X = rs.multivariate_normal(np.zeros(n), np.identity(n), (m,))
+    X = X[np.argsort(np.sum(X**2, axis=1))]
+    step = m // 2
+    y = np.hstack([np.repeat([0, 1], step), np.repeat(1, m - 2 * step)]).astype(np.intp)
+    return _shuffle_and_noise(X, y, rs, None)
 
 
 @register("csv")

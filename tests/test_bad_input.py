@@ -71,7 +71,7 @@ CASES: list[Case] = [
         ("data=iris",),
         None,
         None,
-        "data='iris' is invalid: unknown option; choose from blobs, circles, csv, flower, gaussian_quantiles, moons, xor; a plugin of your own? name its module in SHALLOWNET_PLUGINS",
+        "data='iris' is invalid: unknown option; choose from blobs, circles, csv, flower, gaussian_quantiles, many_features, moons, xor; a plugin of your own? name its module in SHALLOWNET_PLUGINS",
     ),
     (
         ("train.learning_rate=abc",),
@@ -480,7 +480,7 @@ MORE_CASES: list[Case] = [
         ("experiment=nope",),
         None,
         None,
-        "experiment='nope' is invalid: unknown option; choose from custom_plugins, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
+        "experiment='nope' is invalid: unknown option; choose from custom_plugins, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
     ),
     (
         ("tracking.experiment=",),
@@ -697,7 +697,7 @@ MORE_CASES: list[Case] = [
         ("-m", "experiment=nope"),
         None,
         None,
-        "experiment='nope' is invalid: unknown option; choose from custom_plugins, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
+        "experiment='nope' is invalid: unknown option; choose from custom_plugins, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
     ),
     (
         ("-m", "init=small,fragile", "init.scale=-1"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_circles, make_moons
+from sklearn.datasets import make_circles, make_gaussian_quantiles, make_moons
 
 import shallownet as sn
 
@@ -80,6 +80,17 @@ def test_names() -> None:
         "moons",
         "xor",
     ]
+
+
+@pytest.mark.parametrize(("n_samples", "n_features", "seed"), [(200, 2, 1), (301, 50, 7)])
+def test_gaussian_quantiles_match_scikit_learn(n_samples: int, n_features: int, seed: int) -> None:
+    X, Y = sn.datasets.gaussian_quantiles(n_samples=n_samples, n_features=n_features, seed=seed)
+    X_ref, y_ref = make_gaussian_quantiles(
+        n_samples=n_samples, n_features=n_features, n_classes=2, random_state=seed
+    )
+    np.testing.assert_array_equal(X, X_ref.T)
+    np.testing.assert_array_equal(Y[0], y_ref)
+    assert X.shape == (n_features, n_samples)
 
 
 def test_gaussian_quantiles_is_balanced() -> None:

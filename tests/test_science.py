@@ -98,3 +98,35 @@ def test_constant_init_learns_in_lockstep_like_one_unit(flower: tuple[Array, Arr
         )  # fmt: skip
         np.testing.assert_array_equal(net.predict(X), one.predict(X))
         assert 0.6 <= net.accuracy(X, Y) <= 0.7, activation
+
+
+def test_randn_1_saturates_with_fan_in_and_xavier_does_not() -> None:
+    """On standardized inputs z has variance ≈ fan-in × scale²: randn * 1 barely saturates
+    tanh with 2 inputs, mostly with 50, nearly fully with 200, and then stalls; randn * 0.01
+    never saturates and Xavier (scaled by the fan-in) stays low."""
+    inits = {"large": ("normal", {"scale": 1.0}), "small": ("normal", {"scale": 0.01})}
+    inits["xavier"] = ("xavier", {})
+    sat: dict[tuple[str, int], float] = {}
+    for n in (2, 50, 200):
+        X, _ = sn.datasets.gaussian_quantiles(n_samples=400, n_features=n, seed=1)
+        for key, (init, kwargs) in inits.items():
+            sat[key, n] = float(
+                np.mean(
+                    [
+                        sn.diagnostics.saturation(
+                            sn.Network(n, [4], "tanh", init, kwargs, seed=s), X
+                        )["sat_frac"]
+                        for s in range(3)
+                    ]
+                )
+            )
+    assert sat["large", 2] < 0.1 < 0.5 < sat["large", 50] < sat["large", 200]
+    assert sat["large", 200] > 0.8
+    assert all(sat["small", n] == 0.0 for n in (2, 50, 200))
+    assert all(sat["xavier", n] < 0.1 for n in (2, 50, 200))
+    X, Y = sn.datasets.gaussian_quantiles(n_samples=400, n_features=200, seed=1)
+    for s in range(3):  # and learning stalls where the units saturate
+        large = sn.Network(200, [4], "tanh", "normal", {"scale": 1.0}, seed=s)
+        small = sn.Network(200, [4], "tanh", "normal", {"scale": 0.01}, seed=s)
+        assert sn.train(large, X, Y, 1.2, 1000).final_cost > 0.4
+        assert sn.train(small, X, Y, 1.2, 1000).final_cost < 0.1
