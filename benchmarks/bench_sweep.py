@@ -56,8 +56,8 @@ def main() -> None:
     print("| | jobs | seconds | |\n|---|---|---|---|")
     seconds, n = plan_time("experiment=main")
     print(f"| plan the main study | {n} | {seconds:.3f} | compose + validate, in process |")
-    seconds, n = plan_time("seed=range(2000)")
-    print(f"| plan 2,000 jobs | {n} | {seconds:.3f} | compose + validate, in process |")
+    seconds, many = plan_time("seed=range(2000)")
+    print(f"| plan 2,000 jobs | {many} | {seconds:.3f} | compose + validate, in process |")
     seconds, _ = command("--help")
     print(f"| shallownet --help | | {seconds:.2f} | |")
     seconds, done = command("init=hee")
@@ -73,7 +73,7 @@ def main() -> None:
     )
     assert done.returncode == 0, done.stderr
     print(
-        f"| shallownet -m experiment=main, 1 step per job | 45 | {seconds:.2f} | "
+        f"| shallownet -m experiment=main, 1 step per job | {n} | {seconds:.2f} | "
         f"whole command: start-up, plan, launch, train, untracked |"
     )
 

@@ -90,9 +90,9 @@ def test_main_study_is_one_short_command(tmp_path: Path) -> None:
     result = run_cli("-m", "experiment=main", "train.iterations=5", "tracking=none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dirs = _job_dirs(tmp_path)
-    assert len(dirs) == 45  # zeros/small/large x sigmoid/tanh/relu x 5 seeds
-    combos = {tuple(sorted(d.split("_", 1)[1].split(",")[:4])) for d in dirs}
-    assert len(combos) == 45
+    assert len(dirs) == 90  # flower/many_features x zeros/small/large x 3 activations x 5 seeds
+    combos = {tuple(sorted(d.split("_", 1)[1].split(",")[:5])) for d in dirs}
+    assert len(combos) == 90
 
 
 @pytest.mark.slow
