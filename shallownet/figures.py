@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import FormatStrFormatter, LogFormatter
 
 from .network import Array, Network
 from .train import History
@@ -21,7 +21,9 @@ from .train import History
 DPI = 80
 
 
-def new_figure(width: float = 5.0, height: float = 3.6, right: float = 0.25) -> Figure:
+def new_figure(
+    width: float = 5.0, height: float = 3.6, right: float = 0.25, left: float = 0.8
+) -> Figure:
     """An empty figure on the Agg canvas (no pyplot, no global state).
 
     Margins are fixed in inches (``right`` leaves room for a colorbar or a twin
@@ -29,7 +31,7 @@ def new_figure(width: float = 5.0, height: float = 3.6, right: float = 0.25) -> 
     """
     fig = Figure(figsize=(width, height), dpi=DPI)
     fig.subplots_adjust(
-        left=0.8 / width, right=1 - right / width, bottom=0.55 / height, top=1 - 0.4 / height
+        left=left / width, right=1 - right / width, bottom=0.55 / height, top=1 - 0.4 / height
     )
     FigureCanvasAgg(fig)
     return fig
@@ -40,7 +42,8 @@ def cost_axis(ax: Axes) -> None:
     ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (chance)")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+    # minor ticks labelled only where the axis spans a decade or less (else they collide)
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
     ax.set_xlabel("step")
 
 

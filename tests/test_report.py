@@ -202,3 +202,32 @@ def test_report_of_a_recorded_sweep(
     assert list(pd.read_csv(tmp_path / "table.csv")["init"]) == ["zeros", "large"]
     for name in ("cost_curves.png", "summary.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_figures_name_every_colour_beside_the_curves() -> None:
+    """summary.png colours a bar by its first key's value and says which is which;
+    cost_curves.png puts its legend beside the last panel, not over its curves."""
+    from shallownet.report.figures import cost_grid, summary_chart
+
+    runs = per_run(_runs(), _curves(), ["init", "seed"], threshold=0.3)
+    fig = summary_chart(runs, ["init", "seed"])
+    legend = fig.axes[-1].get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["init=small", "init=zeros"]
+    bars = {
+        (str(label.get_text()), tuple(patch.get_facecolor()))
+        for label, patch in zip(fig.axes[0].get_xticklabels(), fig.axes[0].patches, strict=True)
+    }
+    by_init: dict[str, set[object]] = {}
+    for label, colour in bars:
+        by_init.setdefault(label.split("\n")[0], set()).add(colour)
+    assert all(len(colours) == 1 for colours in by_init.values())  # one colour per init
+    assert len(set().union(*by_init.values())) == 2
+    grid = cost_grid(runs, _curves(), ["init", "seed"])
+    grid.canvas.draw()
+    last = grid.axes[-1]
+    beside = last.get_legend()
+    assert beside is not None
+    box = beside.get_window_extent()
+    assert box.x0 >= last.get_window_extent().x1  # beside the panel
+    assert box.x1 <= grid.bbox.x1  # and inside the figure

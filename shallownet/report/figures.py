@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ..figures import cost_axis, new_figure
 from .tables import groups
@@ -23,7 +24,9 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
     panel_key = by[-1:] if len(by) >= 2 else []
     line_keys = by[:-1] if len(by) >= 2 else by
     panels = groups(table, panel_key)
-    fig = new_figure(4.2 * len(panels), 3.8)
+    names = [_label(line_keys, values) for values, _ in groups(table, line_keys)]
+    legend = _legend_width(names)
+    fig = new_figure(4.2 * len(panels) + legend, 3.8, right=legend + 0.25, left=1.05)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (panel_value, panel) in zip(axes, panels, strict=True):
         for i, (line_values, group) in enumerate(groups(panel, line_keys)):
@@ -51,8 +54,14 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
         axes[0].set_ylabel("cost (median, min–max over seeds;\nclipped at 1)")
     else:
         axes[0].set_ylabel("cost (median, min–max over seeds)")
-    axes[-1].legend(fontsize="small", loc="upper right")
+    # beside the panels, not over the curves of the last one
+    axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False)
     return fig
+
+
+def _legend_width(names: list[str]) -> float:
+    """Inches a legend of these names needs beside the axes (small font)."""
+    return 0.6 + 0.068 * max((len(name) for name in names), default=0)
 
 
 def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
@@ -60,7 +69,15 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
     at initialization (saturation) and final cost; bars are medians, whiskers min–max."""
     configs = groups(table, by)
     labels = ["\n".join(map(str, values)) for values, _ in configs]
-    fig = new_figure(max(6.0, 0.55 * len(configs) * 3), 3.4)
+    # a bar's colour is its value of the first key (init), named in the legend
+    colour_key = by[:1]
+    shades = {
+        values: COLORS[i % len(COLORS)] for i, (values, _) in enumerate(groups(table, colour_key))
+    }
+    bar_colours = [shades[values[:1]] for values, _ in configs]
+    names = [_label(colour_key, values) for values in shades]
+    legend = _legend_width(names)
+    fig = new_figure(max(6.0, 0.55 * len(configs) * 3) + legend, 3.4, right=legend + 0.25)
     axes = fig.subplots(1, 3)
     for ax, (column, title) in zip(
         axes,
@@ -76,15 +93,19 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         low = np.array([s["min"] for s in stats], dtype=float)
         high = np.array([s["max"] for s in stats], dtype=float)
         x = np.arange(len(configs))
-        ax.bar(
-            x,
-            np.nan_to_num(med),
-            color=[COLORS[i % len(COLORS)] for i in range(len(configs))],
-            alpha=0.8,
-        )
+        ax.bar(x, np.nan_to_num(med), color=bar_colours, alpha=0.8)
         ax.errorbar(
             x, med, yerr=[med - low, high - med], fmt="none", ecolor="k", lw=0.8, capsize=2
         )
         ax.set_xticks(x, labels, fontsize="x-small", rotation=90 if len(configs) > 6 else 0)
         ax.set_title(title, fontsize="small")
+    handles = [Patch(color=colour, alpha=0.8) for colour in shades.values()]
+    axes[-1].legend(
+        handles,
+        names,
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.03, 1.0),
+        frameon=False,
+    )
     return fig
