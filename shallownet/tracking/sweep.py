@@ -168,11 +168,15 @@ def parent_run(
     client = MlflowClient(tracking.uri)
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
-    link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
+    link = view.experiment_page(tracking.uri, experiment_id)  # until the view is saved
     os.environ[PARENT_ENV] = run_id
     os.environ[GROUP_ENV] = group.to_json()
     status, reason = "FAILED", None
     try:
+        try:
+            link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
+        except Exception as exc:  # the view is a convenience: the sweep goes on without it
+            log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
         yield run_id
         status = "FINISHED"
     except KeyboardInterrupt as exc:
@@ -217,8 +221,8 @@ def _save_view(
 ) -> str:
     """Save the sweep's view on the experiment; return the line that opens it (or, where
     the installed MLflow's UI has no saved views, a plain link and why)."""
-    page = f"{view.address(tracking.uri)}/#/experiments/{experiment_id}"
     if not served(tracking.uri) and not view.supported():
+        page = view.experiment_page(tracking.uri, experiment_id)
         return f"{page}  (this MLflow's UI has no saved views: group by '{group.tag}' there)"
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
     labels = sorted({group.label(job.settings.record) for job in jobs})

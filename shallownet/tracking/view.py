@@ -244,7 +244,12 @@ def url(uri: str, experiment_id: str, key: str) -> str:
     """The address of a saved view, on the server of an ``http(s)`` store or on the
     ``mlflow ui`` that :func:`~shallownet.tracking.store.ui_command` starts."""
     query = urlencode({"viewStateShareKey": key, "compareRunsMode": "CHART"})
-    return f"{address(uri)}/#/experiments/{experiment_id}/runs?{query}"
+    return f"{experiment_page(uri, experiment_id)}/runs?{query}"
+
+
+def experiment_page(uri: str, experiment_id: str) -> str:
+    """The address of an experiment's page in the MLflow UI of a store."""
+    return f"{address(uri)}/#/experiments/{experiment_id}"
 
 
 def saved_url(client: MlflowClient, uri: str, parent_id: str) -> str | None:
