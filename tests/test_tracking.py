@@ -173,10 +173,10 @@ def test_sweep_against_a_real_mlflow_server(tmp_path: Path) -> None:
             assert child.info.status == "FINISHED"
             assert "figures/cost_curve.png" in artifact_paths(client, child.info.run_id)
             assert len(client.get_metric_history(child.info.run_id, "cost")) == 7
+        experiment = client.get_experiment_by_name("served")  # while the server runs
+        assert experiment is not None
     assert not (tmp_path / "mlflow.db").exists()
     parent_id = parents[0].info.run_id
-    experiment = client.get_experiment_by_name("served")
-    assert experiment is not None
     view_url = f"{url}/#/experiments/{experiment.experiment_id}/runs?viewStateShareKey={parent_id}"
     assert f"  open:    {view_url}&compareRunsMode=CHART" in result.stdout
     assert "mlflow ui" not in result.stdout  # the server is already serving its UI
