@@ -115,6 +115,10 @@ class Grouping:
     def label(self, record: Mapping[str, Any]) -> str:
         return VALUE_JOIN.join(text(record[key]) for key in self.keys) or "all runs"
 
+    def group_id(self, label: str) -> str:
+        """MLflow's id of the group of runs tagged ``label`` (it hashes this for a colour)."""
+        return f"tag.{self.tag}.{label}"
+
     def to_json(self) -> str:
         return json.dumps({"keys": list(self.keys), "tag": self.tag})
 
@@ -132,7 +136,7 @@ def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Group
     labels = {candidates[0].label(record) for record in records}
 
     def colours(group: Grouping) -> int:
-        return len({colour(f"tag.{group.tag}.{label}") for label in labels})
+        return len({colour(group.group_id(label)) for label in labels})
 
     return max(candidates, key=lambda group: (colours(group), -candidates.index(group)))
 
@@ -219,7 +223,7 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
             "aggregateFunction": "average",
             "groupByKeys": [{"mode": "tag", "groupByData": group.tag}],
         },
-        "groupsExpanded": {f"tag.{group.tag}.{label}": False for label in labels},
+        "groupsExpanded": {group.group_id(label): False for label in labels},
         "useGroupedValuesInCharts": True,
         "hideEmptyCharts": True,
         "globalLineChartConfig": {
