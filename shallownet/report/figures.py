@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -64,6 +66,15 @@ def _legend_width(names: list[str]) -> float:
     return 0.6 + 0.068 * max((len(name) for name in names), default=0)
 
 
+def _spread(values: pd.Series) -> tuple[float, float, float]:
+    """Median, min and max of the values present; NaN for a configuration with none
+    (every run failed), without numpy's empty-slice warning."""
+    present = values.dropna().to_numpy(dtype=float)
+    if present.size == 0:
+        return (math.nan, math.nan, math.nan)
+    return (float(np.median(present)), float(present.min()), float(present.max()))
+
+
 def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
     """Per configuration: distinct hidden units at the end (symmetry), saturated fraction
     at initialization (saturation) and final cost; bars are medians, whiskers min–max."""
@@ -88,10 +99,7 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         ],
         strict=True,
     ):
-        stats = [g[column].agg(["median", "min", "max"]) for _, g in configs]
-        med = np.array([s["median"] for s in stats], dtype=float)
-        low = np.array([s["min"] for s in stats], dtype=float)
-        high = np.array([s["max"] for s in stats], dtype=float)
+        med, low, high = np.array([_spread(g[column]) for _, g in configs], dtype=float).T
         x = np.arange(len(configs))
         ax.bar(x, np.nan_to_num(med), color=bar_colours, alpha=0.8)
         ax.errorbar(
