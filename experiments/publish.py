@@ -63,13 +63,19 @@ def publish(name: str) -> None:
             shutil.copy(out / png, folder / png)
         shutil.copy(out / "table.csv", folder / "table.csv")
         table = (out / "table.md").read_text()
-    write_result(
-        folder / "README.md",
-        f"Produced by `python experiments/publish.py {name}` on "
-        f"{time.strftime('%Y-%m-%d')} ({seconds:.0f} s for the sweep); "
-        f"medians over seeds with [min–max]:\n\n{table}\n"
-        f"![cost curves](cost_curves.png)\n\n![symmetry and saturation](summary.png)",
-    )
+        result = (
+            f"Produced by `python experiments/publish.py {name}` on "
+            f"{time.strftime('%Y-%m-%d')} ({seconds:.0f} s for the sweep); "
+            f"medians over seeds with [min–max]:\n\n{table}\n"
+            f"![cost curves](cost_curves.png)\n\n![symmetry and saturation](summary.png)"
+        )
+        if (out / "layers.md").exists():  # several hidden layers
+            shutil.copy(out / "layers.csv", folder / "layers.csv")
+            result += f"\n\nPer hidden layer:\n\n{(out / 'layers.md').read_text()}"
+        if (out / "layers.png").exists():
+            shutil.copy(out / "layers.png", folder / "layers.png")
+            result += "\n![activations per layer over training](layers.png)"
+    write_result(folder / "README.md", result)
     print(f"{name}: published ({seconds:.0f} s)")
 
 

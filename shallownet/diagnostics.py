@@ -24,7 +24,8 @@ from .train import Callback, TrainState
 Metrics = dict[str, Any]
 
 
-def _suffix(l: int) -> str:
+def layer_suffix(l: int) -> str:
+    """The metric-name suffix of hidden layer l: none for the first, ``_h2``, ``_h3``..."""
     return "" if l == 1 else f"_h{l}"
 
 
@@ -63,7 +64,7 @@ def symmetry(net: Network, rtol: float = 1e-6) -> Metrics:
         # A unit is a duplicate if some earlier unit (k < j) is within tol of it.
         duplicate = np.tril(D <= tol, k=-1).any(axis=-1)
         distinct = U.shape[-2] - duplicate.sum(axis=-1)
-        s = _suffix(l)
+        s = layer_suffix(l)
         out[f"sym_max_pair_dist{s}"] = _scalar(max_dist)
         out[f"sym_rel_spread{s}"] = _scalar(rel_spread)
         out[f"distinct_units{s}"] = _scalar(distinct)
@@ -75,12 +76,14 @@ def saturation_of(Z: Sequence[Array], A: Sequence[Array], g: Activation) -> Metr
     out: Metrics = {}
     L = len(Z) - 1
     for l in range(1, L):
-        s = _suffix(l)
+        s = layer_suffix(l)
         out[f"sat_frac{s}"] = _scalar(g.is_saturated(Z[l], A[l]).mean(axis=(-2, -1)))
         dead = g.is_dead(Z[l], A[l])
         if dead is not None:
             out[f"dead_frac{s}"] = _scalar(dead.mean(axis=(-2, -1)))
         out[f"mean_gprime{s}"] = _scalar(g.grad(Z[l], A[l]).mean(axis=(-2, -1)))
+        out[f"act_mean{s}"] = _scalar(A[l].mean(axis=(-2, -1)))
+        out[f"act_std{s}"] = _scalar(A[l].std(axis=(-2, -1)))
     AL = A[L].astype(np.float64)
     out["out_sat_frac"] = _scalar(((AL == 0.0) | (AL == 1.0)).mean(axis=(-2, -1)))
     return out
@@ -98,11 +101,30 @@ def saturation(net: Network, X: Array) -> Metrics:
         ``dead_frac``: for activations with a dead region (relu: z <= 0), the
         fraction of hidden activations in it, passing no gradient;
         ``mean_gprime``: mean of g'(Z) over hidden units and examples;
+        ``act_mean``, ``act_std``: mean and standard deviation of the hidden activations
+        over units and examples (per layer, as in Glorot & Bengio 2010, Figures 2-3);
         ``out_sat_frac``: fraction of outputs exactly 0.0 or 1.0 in float64
         (where the naive cross-entropy would take log 0).
     """
     Z, A = forward(net.params, net.check_inputs(X), net.g)
     return saturation_of(Z, A, net.g)
+
+
+def weight_scale(params: Mapping[str, Array], layers: int) -> Metrics:
+    """How much each hidden layer amplifies the second moment of its inputs.
+
+    Returns
+    -------
+    dict with ``fan_in_w2`` (per hidden layer): fan-in × mean square incoming weight.
+    A unit's pre-activation z = w·x has E[z²] ≈ fan-in · E[w²] · E[x²], so for
+    ``randn * scale`` this is fan-in × scale²: far above 1 the units saturate (2 inputs
+    at scale 1 give 2, 50 give 50); Xavier and He hold it near 1 and 2 at any fan-in.
+    """
+    out: Metrics = {}
+    for l in range(1, layers):
+        W = params[f"W{l}"]
+        out[f"fan_in_w2{layer_suffix(l)}"] = _scalar(W.shape[-1] * np.mean(W**2, axis=(-2, -1)))
+    return out
 
 
 def grad_norms(grads: Mapping[str, Array]) -> Metrics:
@@ -139,5 +161,6 @@ class RecordDiagnostics(Callback):
             **metrics,
             **symmetry(net),
             **saturation_of(Z, A, net.g),
+            **weight_scale(net.params, net.L),
             **grad_norms(state.grads),
         )

@@ -2,7 +2,7 @@
 
 No pyplot: no global figure state, no GUI backend, safe in worker processes.
 Each function returns a :class:`matplotlib.figure.Figure`; :func:`save_run_figures`
-writes the four PNGs a tracked run carries.
+writes the PNGs a tracked run carries.
 """
 
 from __future__ import annotations
@@ -130,6 +130,55 @@ def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
     return fig
 
 
+LAYER_COLOURS = ["#2166ac", "#1b7837", "#e08214", "#b2182b", "#762a83", "#35978f", "#8c510a"]
+
+
+def _layer_histograms(ax: Axes, values: list[Array], names: list[str], title: str) -> None:
+    """Overlaid histograms of each layer's values, normalized to a peak of 1, on one
+    shared range: narrower peaks layer after layer mean shrinking signals."""
+    finite = [v[np.isfinite(v)] for v in values]
+    reach = max((float(np.percentile(np.abs(v), 99.5)) for v in finite if v.size), default=1.0)
+    edges = np.linspace(-reach, reach, 61) if reach > 0 else np.linspace(-1, 1, 61)
+    for i, (v, name) in enumerate(zip(finite, names, strict=True)):
+        counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)
+        peak = max(int(counts.max()), 1)
+        colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+        ax.stairs(counts / peak, edges, color=colour, lw=1.3, label=name)
+    ax.set_title(title, fontsize="medium")
+    ax.set_yticks([])
+
+
+def layer_distributions(
+    initial: Network, net: Network, X: Array, Y: Array, title: str = ""
+) -> Figure:
+    """Per hidden layer, in the spirit of Glorot & Bengio 2010 (Figures 6-8): the
+    activation values at initialization and after training, and the weight gradients
+    at initialization. With the old standard init and tanh, the activations narrow
+    layer after layer; with Xavier they keep their spread."""
+    hidden = range(1, net.L)
+    names = [f"layer {l}" for l in hidden]
+    _, A0 = initial.forward(X)
+    _, A1 = net.forward(X)
+    grads = initial.gradients(X, Y)
+    fig = new_figure(12.0, 3.6, right=1.2)
+    fig.subplots_adjust(top=1 - 0.7 / 3.6)  # room for the title above the panels' own
+    axes = fig.subplots(1, 3)
+    _layer_histograms(axes[0], [A0[l].ravel() for l in hidden], names, "activations at init")
+    _layer_histograms(axes[1], [A1[l].ravel() for l in hidden], names, "activations, trained")
+    _layer_histograms(
+        axes[2], [grads[f"dW{l}"].ravel() for l in hidden], names, "weight gradients at init"
+    )
+    axes[0].set_xlabel(f"g(z), g = {net.activation}")
+    axes[1].set_xlabel(f"g(z), g = {net.activation}")
+    axes[2].set_xlabel("dJ/dW")
+    axes[2].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+    axes[2].locator_params(axis="x", nbins=5)
+    axes[2].legend(loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize="small", frameon=False)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
 def save_run_figures(
     folder: Path,
     net: Network,
@@ -139,7 +188,8 @@ def save_run_figures(
     Y: Array,
     title: str = "",
 ) -> list[Path]:
-    """Write cost_curve, decision_boundary, hidden_weights and activation_histogram PNGs.
+    """Write cost_curve, decision_boundary, hidden_weights and activation_histogram PNGs,
+    and for a network of several hidden layers layer_distributions.png.
 
     The weights figure shows the trained network; the histogram shows the network
     at initialization, where saturation decides whether training can start.
@@ -151,6 +201,8 @@ def save_run_figures(
         "hidden_weights.png": hidden_weights(net, title),
         "activation_histogram.png": activation_histogram(initial, X, f"{title} (at init)"),
     }
+    if net.L > 2:  # several hidden layers: how their signals compare
+        figures["layer_distributions.png"] = layer_distributions(initial, net, X, Y, title)
     paths = []
     for name, fig in figures.items():
         path = folder / name

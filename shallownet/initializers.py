@@ -119,6 +119,14 @@ def uniform(shape: tuple[int, int], rng: np.random.Generator, scale: float = 0.0
     return rng.uniform(-scale, scale, size=shape)
 
 
+@initializers.register("standard")
+def standard(shape: tuple[int, int], rng: np.random.Generator) -> Array:
+    """The heuristic standard before 2010 (Glorot & Bengio's eq. 1): W ~ U(±1/sqrt(fan_in)),
+    variance 1/(3·fan_in): with tanh, activations and gradients shrink layer by layer."""
+    limit = 1.0 / np.sqrt(shape[1])
+    return rng.uniform(-limit, limit, size=shape)
+
+
 @initializers.register("xavier")
 def xavier(shape: tuple[int, int], rng: np.random.Generator, gain: float = 1.0) -> Array:
     """Glorot & Bengio 2010, normalized init: W ~ U(±gain·sqrt(6 / (fan_in + fan_out)))."""

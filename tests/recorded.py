@@ -31,15 +31,16 @@ def compose_settings(folder: Path, *overrides: str) -> Settings:
     return validate(cfg, folder)
 
 
-def record_sweep(folder: Path) -> RecordedSweep:
-    """init=zeros,large x seed=0,1 (30 steps), through the lifecycle every launcher uses."""
+def record_sweep(folder: Path, *fixed: str) -> RecordedSweep:
+    """init=zeros,large x seed=0,1 (30 steps), through the lifecycle every launcher uses;
+    ``fixed``: overrides every job shares (e.g. a deeper network)."""
     uri = f"sqlite:///{folder}/mlflow.db"
     jobs: list[Job] = []
     for init in ("zeros", "large"):
         for seed in (0, 1):
             overrides = (f"init={init}", f"seed={seed}")
             settings = compose_settings(
-                folder, *overrides, "train.iterations=30", f"tracking.uri={uri}"
+                folder, *overrides, *fixed, "train.iterations=30", f"tracking.uri={uri}"
             )
             jobs.append(
                 Job(

@@ -30,7 +30,7 @@ from shallownet.sweep import check_run, plan
 from .cli_helpers import REPO, run_cli, written
 
 FAULTY = str(REPO / "tests" / "faulty_plugins.py")
-OPTIONS_INIT = "constant, he, huge, large, normal, small, uniform, xavier, zeros"
+OPTIONS_INIT = "constant, he, huge, large, normal, small, standard, uniform, xavier, zeros"
 
 
 def _csv(text: str) -> Callable[[Path], None]:

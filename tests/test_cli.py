@@ -23,6 +23,7 @@ INITS_WITH_CUSTOM = [
     "normal",
     "orthogonal",
     "small",
+    "standard",
     "uniform",
     "xavier",
     "zeros",

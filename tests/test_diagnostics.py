@@ -99,3 +99,31 @@ def test_batched_symmetry_returns_one_value_per_network() -> None:
     stacked.params = {k: np.stack([n.params[k] for n in nets]) for k in nets[0].params}
     sym = sn.diagnostics.symmetry(stacked)
     np.testing.assert_array_equal(sym["distinct_units"], [1, 4])
+
+
+def test_activation_spread_and_weight_scale_per_layer_by_hand() -> None:
+    net = sn.Network(3, [2, 2], "identity", "zeros")
+    net.params["W1"][:] = [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]  # fan-in 3, mean w² 1/2
+    net.params["W2"][:] = [[2.0, 0.0], [0.0, 0.0]]  # fan-in 2, mean w² 1
+    X = np.array([[1.0, -1.0], [1.0, -1.0], [1.0, -1.0]])
+    sat = sn.diagnostics.saturation(net, X)
+    # layer 1 activations: unit 1 gives 3, -3; unit 2 gives 0, 0
+    assert sat["act_mean"] == 0.0
+    assert sat["act_std"] == pytest.approx(np.std([3.0, -3.0, 0.0, 0.0]))
+    # layer 2: 2 * layer 1's first unit (6, -6) and zeros
+    assert sat["act_std_h2"] == pytest.approx(2 * sat["act_std"])
+    scale = sn.diagnostics.weight_scale(net.params, net.L)
+    assert scale == {"fan_in_w2": pytest.approx(1.5), "fan_in_w2_h2": pytest.approx(2.0)}
+
+
+def test_weight_scale_is_fan_in_times_scale_squared() -> None:
+    """E[z²] = fan-in · E[w²] · E[x²]: randn * 1 with 50 inputs gives 50; Xavier about 1."""
+    for n_x, init, params, expected in [
+        (50, "normal", {"scale": 1.0}, 50.0),
+        (2, "normal", {"scale": 1.0}, 2.0),
+        (200, "normal", {"scale": 0.01}, 0.02),
+        (200, "he", {}, 2.0),
+    ]:
+        net = sn.Network(n_x, [400], "tanh", init, params, seed=0)
+        got = sn.diagnostics.weight_scale(net.params, net.L)["fan_in_w2"]
+        assert got == pytest.approx(expected, rel=0.1), (n_x, init)

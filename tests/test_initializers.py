@@ -41,6 +41,9 @@ def test_statistics_match_the_formulas() -> None:
     assert W.max() <= limit
     assert W.min() >= -limit
     assert np.std(W) == pytest.approx(limit / np.sqrt(3), rel=0.01)  # std of U(-l, l)
+    W = _draw("standard", shape)  # Glorot & Bengio's eq. 1: U(±1/sqrt(fan_in))
+    assert np.abs(W).max() <= 1 / np.sqrt(300)
+    assert np.var(W) == pytest.approx(1 / (3 * 300), rel=0.02)
     U = _draw("uniform", shape, scale=0.5)
     assert np.abs(U).max() <= 0.5
     np.testing.assert_array_equal(_draw("zeros", shape), 0.0)

@@ -16,7 +16,15 @@ from shallownet.registry import PluginError, Registry, UnknownPluginError
 
 
 def test_builtin_names_are_sorted_and_complete() -> None:
-    assert sn.initializers.names() == ["constant", "he", "normal", "uniform", "xavier", "zeros"]
+    assert sn.initializers.names() == [
+        "constant",
+        "he",
+        "normal",
+        "standard",
+        "uniform",
+        "xavier",
+        "zeros",
+    ]
     assert sn.activations.names() == ["identity", "leaky_relu", "relu", "sigmoid", "tanh"]
     assert "zeros" in sn.initializers
     assert "nope" not in sn.initializers
@@ -53,7 +61,7 @@ def test_unknown_name_lists_valid_names_and_suggests() -> None:
     with pytest.raises(
         UnknownPluginError,
         match=r"^unknown initializer 'hee'\. Did you mean 'he'\? "
-        r"Valid names: constant, he, normal, uniform, xavier, zeros$",
+        r"Valid names: constant, he, normal, standard, uniform, xavier, zeros$",
     ):
         sn.initializers.get("hee")
 
@@ -130,7 +138,10 @@ def test_entry_point_plugins_appear_without_import(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "['constant', 'he', 'normal', 'orthogonal', 'uniform', 'xavier', 'zeros']"
+    assert (
+        lines[0]
+        == "['constant', 'he', 'normal', 'orthogonal', 'standard', 'uniform', 'xavier', 'zeros']"
+    )
     assert "softsign" in lines[1]
     assert lines[2] == "entry point orthogonal = 'snplugin:orthogonal' of snplugin 0.1"
     assert lines[3] == "True"

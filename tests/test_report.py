@@ -18,6 +18,9 @@ from shallownet.report import (
     to_markdown,
 )
 from shallownet.report.cli import main
+from shallownet.report.figures import layer_grid
+from shallownet.report.tables import per_layer
+from shallownet.report.write import write_report
 
 from .cli_helpers import run_cli
 from .recorded import RecordedSweep
@@ -231,3 +234,60 @@ def test_figures_name_every_colour_beside_the_curves() -> None:
     box = beside.get_window_extent()
     assert box.x0 >= last.get_window_extent().x1  # beside the panel
     assert box.x1 <= grid.bbox.x1  # and inside the figure
+
+
+def test_a_deeper_sweep_records_and_reports_each_layer(tmp_path: Path) -> None:
+    """Networks of several hidden layers: per-layer summaries in the store, the per-run
+    figure of layer distributions, and the report's per-layer table and figure."""
+    from shallownet.tracking.run import summary_names
+
+    from .recorded import record_sweep
+
+    recorded = record_sweep(tmp_path, "model.hidden=[3,3]", "data.n_samples=100")
+    client = MlflowClient(recorded.uri)
+    sweep = load_sweep(recorded.uri)
+    assert summary_names(3)[-3:] == ["grad_norm/W1", "grad_norm/W2", "grad_norm/W3"]
+    for run_id in sweep.runs["run_id"]:
+        metrics = client.get_run(run_id).data.metrics
+        for name in ("act_std_h2", "sat_frac_h2", "fan_in_w2_h2", "grad_norm/W3"):
+            assert f"{name}_init" in metrics, name
+            assert f"{name}_final" in metrics, name
+        files = {f.path for f in client.list_artifacts(run_id, "figures")}
+        assert "figures/layer_distributions.png" in files
+        # the summary at init is the curve's first point
+        first = client.get_metric_history(run_id, "act_std_h2")[0]
+        assert (first.step, first.value) == (0, metrics["act_std_h2_init"])
+    paths = write_report(sweep, tmp_path / "report")
+    layers = pd.read_csv(paths["layers.csv"], dtype=str)
+    assert list(layers[["init", "layer"]].itertuples(index=False, name=None)) == [
+        ("zeros", "1"),
+        ("zeros", "2"),
+        ("large", "1"),
+        ("large", "2"),
+    ]
+    # zeros: every activation 0 in both layers (tanh), no weights to amplify anything
+    zeros = layers[layers["init"] == "zeros"]
+    assert list(zeros["act std @init"]) == ["0", "0"]
+    assert list(zeros["fan-in·w² @init"]) == ["0", "0"]
+    # large (randn * 1): layer 1 reads 2 inputs (fan-in·w² near 2 over seeds), layer 2 reads 3
+    large = sweep.runs[sweep.runs["init"] == "large"]
+    values = large["fan_in_w2_h2_init"]
+    expected = f"{values.median():.3g} [{values.min():.3g}–{values.max():.3g}]"
+    assert layers.loc[layers["init"] == "large", "fan-in·w² @init"].iloc[1] == expected
+    assert "| init | layer | fan-in·w² @init | act std @init |" in paths["layers.md"].read_text()
+    # the figure: one panel per init, each with a line per layer, named in the legend
+    assert set(sweep.layers["layer"]) == {1, 2}
+    assert set(sweep.layers["run_id"]) == {large["run_id"].iloc[0], sweep.runs["run_id"].iloc[0]}
+    fig = layer_grid(sweep.runs, sweep.layers, ["init"])
+    assert [ax.get_title() for ax in fig.axes] == ["init=zeros", "init=large"]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    assert [t.get_text() for t in legends[0].get_texts()] == ["layer 1", "layer 2"]
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes)
+    assert paths["layers.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_hidden_layer_has_no_per_layer_report(recorded_sweep: RecordedSweep) -> None:
+    sweep = load_sweep(recorded_sweep.uri)
+    assert per_layer(sweep.runs, sweep.group_keys) is None
+    assert sweep.layers.empty

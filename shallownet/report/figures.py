@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..figures import cost_axis, new_figure
+from ..figures import LAYER_COLOURS, cost_axis, new_figure
 from .tables import groups
 
 COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d"]
@@ -115,5 +115,49 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         loc="upper left",
         bbox_to_anchor=(1.03, 1.0),
         frameon=False,
+    )
+    return fig
+
+
+def layer_grid(table: pd.DataFrame, layers: pd.DataFrame, by: list[str]) -> Figure:
+    """Per configuration (rows: the first key's values, columns: the others'), each hidden
+    layer's activations over training for one run: the mean, with a band of ± one
+    standard deviation (Glorot & Bengio 2010, Figures 2-3). Bands that narrow layer after
+    layer are signals that shrink with depth; a band pinned at a bound is saturation."""
+    row_key, column_keys = by[:1], by[1:]
+    rows = groups(table, row_key)
+    columns = [values for values, _ in groups(table, column_keys)]
+    n_layers = int(layers["layer"].max())
+    names = [f"layer {l}" for l in range(1, n_layers + 1)]
+    legend = _legend_width(names)
+    fig = new_figure(
+        3.3 * len(columns) + legend, 0.9 + 2.3 * len(rows), right=legend + 0.25, left=1.0
+    )
+    axes = fig.subplots(len(rows), len(columns), squeeze=False, sharex=True, sharey="row")
+    for r, (row_values, row_runs) in enumerate(rows):
+        for c, column_values in enumerate(columns):
+            ax = axes[r][c]
+            chosen = row_runs
+            for key, value in zip(column_keys, column_values, strict=True):
+                chosen = chosen[chosen[key] == value]
+            curves = layers[layers["run_id"].isin(chosen["run_id"])]
+            for l in range(1, n_layers + 1):
+                layer = curves[curves["layer"] == l].sort_values("step")
+                colour = LAYER_COLOURS[(l - 1) % len(LAYER_COLOURS)]
+                ax.plot(layer["step"], layer["mean"], color=colour, lw=1.2, label=f"layer {l}")
+                ax.fill_between(
+                    layer["step"],
+                    layer["mean"] - layer["std"],
+                    layer["mean"] + layer["std"],
+                    color=colour,
+                    alpha=0.15,
+                    lw=0,
+                )
+            ax.set_title(_label(by, (*row_values, *column_values)), fontsize="small")
+            if r == len(rows) - 1:
+                ax.set_xlabel("step")
+        axes[r][0].set_ylabel("activation\n(mean ± std)")
+    axes[0][-1].legend(
+        fontsize="small", loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False
     )
     return fig

@@ -25,11 +25,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..config import record_key
+from ..diagnostics import layer_suffix
 from ..errors import ConfigError
 from ..tracking.owner import REASON_TAG, end_vanished
 from ..tracking.run import CONFIG_HASH_TAG, PARENT_TAG
 from ..tracking.skip import newest_finished
 from ..tracking.sweep import JOBS_ARTIFACT
+from .tables import groups, hidden_layers
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Sweep:
     curves: pd.DataFrame
     keys: list[str]
     missing: list[str] = field(default_factory=list)  # labels of planned jobs with no run
+    # networks of several hidden layers: one run per configuration, its activations'
+    # mean and spread per layer over training (run_id, layer, step, mean, std)
+    layers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def statuses(self) -> dict[str, int]:
@@ -137,6 +142,24 @@ def curves_frame(client: MlflowClient, run_ids: list[str], metric: str = "cost")
     return pd.DataFrame(rows, columns=["run_id", "step", "value"])
 
 
+def layer_curves(client: MlflowClient, runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """For the first FINISHED run of each configuration: the mean and standard deviation
+    of each hidden layer's activations over training (``act_mean``, ``act_std``), as
+    Glorot & Bengio 2010 plot them (Figures 2-3). Empty for one hidden layer."""
+    n = hidden_layers(runs)
+    if n < 2:
+        return pd.DataFrame(columns=["run_id", "layer", "step", "mean", "std"])
+    finished = runs[runs["status"] == "FINISHED"]
+    first = [group["run_id"].iloc[0] for _, group in groups(finished, by)]
+    frames = []
+    for l in range(1, n + 1):
+        s = layer_suffix(l)
+        mean = curves_frame(client, first, f"act_mean{s}").rename(columns={"value": "mean"})
+        std = curves_frame(client, first, f"act_std{s}").rename(columns={"value": "std"})
+        frames.append(mean.merge(std, on=["run_id", "step"]).assign(layer=l))
+    return pd.concat(frames, ignore_index=True)[["run_id", "layer", "step", "mean", "std"]]
+
+
 def planned_jobs(client: MlflowClient, parent: Run) -> list[dict[str, Any]] | None:
     """The jobs a sweep planned (num, label, config_hash), as its parent recorded them."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +217,7 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
     for column in ("seed", "train.iterations"):
         if column in runs.columns:
             runs[column] = pd.to_numeric(runs[column])
-    return Sweep(
+    sweep = Sweep(
         parent_id=parent.info.run_id,
         parent_name=parent.info.run_name or parent.info.run_id,
         runs=runs,
@@ -202,3 +225,5 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
         keys=swept_keys(parent, runs),
         missing=missing,
     )
+    sweep.layers = layer_curves(client, runs, sweep.group_keys)
+    return sweep

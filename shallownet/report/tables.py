@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..diagnostics import layer_suffix
+
 DEFAULT_THRESHOLD = 0.3
 
 # per-run column -> (heading, source column in the runs frame)
@@ -21,6 +23,7 @@ SUMMARY = {
     "test_accuracy": "test acc",
     "steps_to_threshold": "steps to cost<{t}",
     "distinct_units": "distinct units",
+    "fan_in_w2_init": "fan-in·w² @init",
     "sat_frac_init": "sat frac @init",
     "dead_frac_init": "dead frac @init",
     "mean_gprime_init": "mean g' @init",
@@ -30,6 +33,7 @@ SOURCES = {
     "train_accuracy": "train_accuracy_final",
     "test_accuracy": "test_accuracy_final",
     "distinct_units": "distinct_units_final",
+    "fan_in_w2_init": "fan_in_w2_init",
     "sat_frac_init": "sat_frac_init",
     "dead_frac_init": "dead_frac_init",
     "mean_gprime_init": "mean_gprime_init",
@@ -163,6 +167,48 @@ def readable(
             )
         ]
     return out
+
+
+# per-layer table: heading -> the runs-frame column ({s}: the layer's metric suffix, {l}: its
+# number), as recorded for networks of several hidden layers (tracking/run.py)
+LAYER_COLUMNS = {
+    "fan-in·w² @init": "fan_in_w2{s}_init",
+    "act std @init": "act_std{s}_init",
+    "act std @final": "act_std{s}_final",
+    "sat frac @init": "sat_frac{s}_init",
+    "sat frac @final": "sat_frac{s}_final",
+    "dead frac @init": "dead_frac{s}_init",
+    "dead frac @final": "dead_frac{s}_final",
+    "grad norm W @init": "grad_norm/W{l}_init",
+}
+
+
+def hidden_layers(runs: pd.DataFrame) -> int:
+    """How many hidden layers the runs' per-layer summaries cover (0: none recorded)."""
+    n = 0
+    while f"act_std{layer_suffix(n + 1)}_init" in runs.columns:
+        n += 1
+    return n
+
+
+def per_layer(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame | None:
+    """Per configuration and hidden layer, ``median [min–max]`` over FINISHED runs of the
+    per-layer diagnostics; None for networks of one hidden layer."""
+    n = hidden_layers(runs)
+    if n < 2:
+        return None
+    rows = []
+    for key, group in groups(runs[runs["status"] == "FINISHED"], by):
+        for l in range(1, n + 1):
+            row: dict[str, object] = dict(zip(by, map(str, key), strict=True))
+            row["layer"] = str(l)
+            for heading, pattern in LAYER_COLUMNS.items():
+                column = pattern.format(s=layer_suffix(l), l=l)
+                values = pd.to_numeric(group.get(column, pd.Series()), errors="coerce").dropna()
+                if column in runs.columns and len(values):
+                    row[heading] = _cell(values.median(), values.min(), values.max(), False)
+            rows.append(row)
+    return pd.DataFrame(rows).fillna("–")
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

@@ -11,16 +11,17 @@ from mlflow.tracking import MlflowClient
 
 from ..tracking.run import NOTE_TAG
 from ..tracking.store import retry
-from .figures import cost_grid, summary_chart
+from .figures import cost_grid, layer_grid, summary_chart
 from .frames import Sweep, load_sweep
-from .tables import DEFAULT_THRESHOLD, comparison, per_run, readable, to_markdown
+from .tables import DEFAULT_THRESHOLD, comparison, per_layer, per_run, readable, to_markdown
 
 
 def write_report(
     sweep: Sweep, out: Path, threshold: float = DEFAULT_THRESHOLD, figures: bool = True
 ) -> dict[str, Path]:
     """Write table.csv, table.md, runs.csv and (with ``figures``) cost_curves.png and
-    summary.png for a sweep into ``out``."""
+    summary.png for a sweep into ``out``; for networks of several hidden layers also
+    layers.csv, layers.md and layers.png."""
     out.mkdir(parents=True, exist_ok=True)
     by = sweep.group_keys
     runs = per_run(sweep.runs, sweep.curves, sweep.keys, threshold)
@@ -29,11 +30,19 @@ def write_report(
     table.to_csv(paths["table.csv"], index=False)
     runs.to_csv(paths["runs.csv"], index=False)
     paths["table.md"].write_text(to_markdown(readable(table, by, threshold)))
+    layers = per_layer(sweep.runs, by)
+    if layers is not None:  # several hidden layers: how they compare
+        paths["layers.csv"], paths["layers.md"] = out / "layers.csv", out / "layers.md"
+        layers.to_csv(paths["layers.csv"], index=False)
+        paths["layers.md"].write_text(to_markdown(layers))
     if figures:
         paths["cost_curves.png"] = out / "cost_curves.png"
         paths["summary.png"] = out / "summary.png"
         cost_grid(runs, sweep.curves, by).savefig(paths["cost_curves.png"])
         summary_chart(runs, by).savefig(paths["summary.png"])
+        if not sweep.layers.empty:
+            paths["layers.png"] = out / "layers.png"
+            layer_grid(sweep.runs, sweep.layers, by).savefig(paths["layers.png"])
     return paths
 
 

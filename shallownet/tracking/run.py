@@ -23,6 +23,7 @@ from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_B
 
 from .. import __version__, interrupts
 from ..config import Settings
+from ..diagnostics import layer_suffix
 from ..job import JobResult, describe
 from ..train import Callback, TrainState
 from .owner import REASON_TAG, owner_tags
@@ -38,7 +39,26 @@ SUMMARIZED = (
     "out_sat_frac",
     "distinct_units",
     "sym_rel_spread",
+    "fan_in_w2",
 )
+# ... and, in a network of several hidden layers, these per layer (``sat_frac_h2_init``,
+# ``grad_norm/W1_init``, ...): how saturation and gradients differ with depth
+SUMMARIZED_PER_LAYER = ("sat_frac", "dead_frac", "mean_gprime", "act_std", "fan_in_w2")
+
+
+def summary_names(layers: int) -> list[str]:
+    """The diagnostics summarized at the first and last step in a network of ``layers``
+    layers (hidden layers and the output), first-layer names first."""
+    names = list(SUMMARIZED)
+    if layers > 2:
+        per_layer = [
+            f"{key}{layer_suffix(l)}" for l in range(1, layers) for key in SUMMARIZED_PER_LAYER
+        ]
+        names += [name for name in per_layer if name not in names]
+        names += [f"grad_norm/W{l}" for l in range(1, layers + 1)]
+    return names
+
+
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 
@@ -171,7 +191,7 @@ class TrackedRun:
             summary["test_accuracy_final"] = result.test_accuracy
         if history.records:
             first, last = history.records[0], history.records[-1]
-            for key in SUMMARIZED:
+            for key in summary_names(result.net.L):
                 if key in first:
                     summary[f"{key}_init"] = first[key]
                     summary[f"{key}_final"] = last[key]

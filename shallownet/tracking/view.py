@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 from mlflow.tracking import MlflowClient
 
 from ..config import text
-from .run import PARENT_TAG, SUMMARIZED
+from .run import PARENT_TAG, summary_names
 from .store import served, ui_address
 
 SHARE_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow's experiment tag for a saved view
@@ -54,7 +54,7 @@ CURVES = (
     "train_accuracy",
     "test_accuracy",
 )
-FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist")
+FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist", "act_mean", "act_std", "fan_in_w2")
 # One value per run: bars of the group averages, in a second section (collapsed).
 SUMMARIES = (
     "final_cost",
@@ -188,7 +188,8 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
     """The saved view of one sweep, as MLflow's experiment page reads it: ``labels`` are
     its groups (listed collapsed: the run list reads as the charts' legend)."""
     curves = [*CURVES, *(f"grad_norm/W{n}" for n in range(1, layers + 1)), *FINER]
-    other_summaries = [f"{key}_{when}" for key in SUMMARIZED for when in ("init", "final")] + [
+    summarized = summary_names(layers)
+    other_summaries = [f"{key}_{when}" for key in summarized for when in ("init", "final")] + [
         f"{key}_final" for key in ("train_accuracy", "test_accuracy")
     ]
     hidden = [key for key in dict.fromkeys(other_summaries) if key not in SUMMARIES]
