@@ -137,8 +137,12 @@ def _layer_histograms(ax: Axes, values: list[Array], names: list[str], title: st
     """Overlaid histograms of each layer's values, normalized to a peak of 1, on one
     shared range: narrower peaks layer after layer mean shrinking signals."""
     finite = [v[np.isfinite(v)] for v in values]
-    reach = max((float(np.percentile(np.abs(v), 99.5)) for v in finite if v.size), default=1.0)
-    edges = np.linspace(-reach, reach, 61) if reach > 0 else np.linspace(-1, 1, 61)
+    present = [v for v in finite if v.size]
+    low = min((float(np.percentile(v, 0.5)) for v in present), default=-1.0)
+    high = max((float(np.percentile(v, 99.5)) for v in present), default=1.0)
+    if high - low < 1e-12:  # every value the same (zero weights): a window around it
+        low, high = low - 1.0, high + 1.0
+    edges = np.linspace(low, high, 61)
     for i, (v, name) in enumerate(zip(finite, names, strict=True)):
         counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)
         peak = max(int(counts.max()), 1)

@@ -280,7 +280,7 @@ def test_a_deeper_sweep_records_and_reports_each_layer(tmp_path: Path) -> None:
     assert set(sweep.layers["run_id"]) == {large["run_id"].iloc[0], sweep.runs["run_id"].iloc[0]}
     fig = layer_grid(sweep.runs, sweep.layers, ["init"])
     assert [ax.get_title() for ax in fig.axes] == ["init=zeros", "init=large"]
-    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    legends = [legend for ax in fig.axes if (legend := ax.get_legend()) is not None]
     assert len(legends) == 1
     assert [t.get_text() for t in legends[0].get_texts()] == ["layer 1", "layer 2"]
     assert all(len(ax.get_lines()) == 2 for ax in fig.axes)

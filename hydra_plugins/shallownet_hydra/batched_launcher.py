@@ -16,6 +16,7 @@ up as Hydra's joblib launcher sets up a worker.
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this module
 # in a way under which @dataclass cannot resolve postponed annotations.
+import contextlib
 import copy
 import functools
 import logging
@@ -29,7 +30,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence  # noqa: UP035
+from typing import Any, Dict, Iterator, List, Optional, Sequence  # noqa: UP035
 
 import cloudpickle
 from hydra.core.config_store import ConfigStore
@@ -224,7 +225,10 @@ class BatchedLauncher(Launcher):
             for config in configs
         ]
         returns: Dict[int, JobReturn] = {}  # noqa: UP006
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with (
+            _blas_threads(max(1, (os.cpu_count() or 1) // workers)),
+            ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        ):
             futures = {pool.submit(_execute_pickled, p): n for n, p in enumerate(payloads)}
             try:
                 for future in as_completed(futures):
@@ -234,6 +238,29 @@ class BatchedLauncher(Launcher):
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return [returns[n] for n in range(len(configs))]
+
+
+# The thread pools of numpy's BLAS (OpenBLAS, MKL) and of OpenMP, read when a process
+# first loads them: set before the workers start, they take it at their import of numpy.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _blas_threads(threads: int) -> Iterator[None]:
+    """Workers started inside this block use ``threads`` BLAS threads each (unless the user
+    set the variables): one process per core, each running its own thread pool of one
+    thread per core, oversubscribes the cores, and OpenBLAS's spinning threads then slow
+    small matrix products tenfold and more (see benchmarks/README.md)."""
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    for name, value in saved.items():
+        if value is None:
+            os.environ[name] = str(threads)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
 
 
 def _stop(processes: List[Any], grace_seconds: float = 30.0) -> None:  # noqa: UP006

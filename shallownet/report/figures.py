@@ -150,9 +150,13 @@ def layer_grid(table: pd.DataFrame, layers: pd.DataFrame, by: list[str]) -> Figu
                     layer["mean"] - layer["std"],
                     layer["mean"] + layer["std"],
                     color=colour,
-                    alpha=0.15,
+                    alpha=0.1,
                     lw=0,
                 )
+                for edge in (layer["mean"] - layer["std"], layer["mean"] + layer["std"]):
+                    ax.plot(layer["step"], edge, color=colour, lw=0.6, alpha=0.7)
+            # most of what changes, changes in the first hundred steps
+            ax.set_xscale("symlog", linthresh=10)
             ax.set_title(_label(by, (*row_values, *column_values)), fontsize="small")
             if r == len(rows) - 1:
                 ax.set_xlabel("step")
