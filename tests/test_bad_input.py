@@ -480,7 +480,7 @@ MORE_CASES: list[Case] = [
         ("experiment=nope",),
         None,
         None,
-        "experiment='nope' is invalid: unknown option; choose from custom_plugins, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
+        "experiment='nope' is invalid: unknown option; choose from custom_plugins, depth, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
     ),
     (
         ("tracking.experiment=",),
@@ -697,7 +697,7 @@ MORE_CASES: list[Case] = [
         ("-m", "experiment=nope"),
         None,
         None,
-        "experiment='nope' is invalid: unknown option; choose from custom_plugins, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
+        "experiment='nope' is invalid: unknown option; choose from custom_plugins, depth, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, symmetry",
     ),
     (
         ("-m", "init=small,fragile", "init.scale=-1"),

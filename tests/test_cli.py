@@ -44,7 +44,7 @@ def test_help_lists_every_plugin_as_an_option(tmp_path: Path) -> None:
     assert groups.group(1).split(", ") == INITS_WITH_CUSTOM
     assert re.search(r"activation: identity, leaky_relu, relu, sigmoid, softsign, tanh", out)
     assert (
-        "experiment: custom_plugins, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, "
+        "experiment: custom_plugins, depth, fan_in, hidden_sizes, init_deep, init_grid, main, saturation, "
         "symmetry" in out
     )
     assert "shallownet -m init=zeros,small,large activation=sigmoid,tanh,relu" in out

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FormatStrFormatter
 
 from ..figures import LAYER_COLOURS, cost_axis, new_figure
 from .tables import groups
@@ -157,6 +158,7 @@ def layer_grid(table: pd.DataFrame, layers: pd.DataFrame, by: list[str]) -> Figu
                     ax.plot(layer["step"], edge, color=colour, lw=0.6, alpha=0.7)
             # most of what changes, changes in the first hundred steps
             ax.set_xscale("symlog", linthresh=10)
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))  # 0, 10, 100, 1000
             ax.set_title(_label(by, (*row_values, *column_values)), fontsize="small")
             if r == len(rows) - 1:
                 ax.set_xlabel("step")
