@@ -1,13 +1,16 @@
 """The main study's flower half end to end: `shallownet -m experiment=main data=flower`
 (9 configs x 5 seeds x 10,000 iterations, tracked in a fresh SQLite store) vs the 45
-networks one after another in the minimal numpy loop, untracked.
+networks one after another in the minimal numpy loop, untracked. Then the depth preset
+(27 networks of 4 x 50 on 50 inputs, shortened), with the launcher's BLAS thread
+setting and with each worker running its own pool of a thread per core (as before).
 
-    python benchmarks/bench_study.py [--iterations 10000]
+    python -m benchmarks.bench_study [--iterations 10000] [--depth-iterations 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -16,11 +19,12 @@ from pathlib import Path
 
 import shallownet as sn
 from benchmarks.common import machine, minimal_loop, table
+from hydra_plugins.shallownet_hydra.batched_launcher import BLAS_THREAD_VARIABLES
 
 BIN = Path(sys.executable).parent
 
 
-def sweep(*overrides: str) -> float:
+def sweep(*overrides: str, env: dict[str, str] | None = None) -> float:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         subprocess.run(
@@ -28,13 +32,36 @@ def sweep(*overrides: str) -> float:
             cwd=folder,
             check=True,
             capture_output=True,
+            env=env,
         )
         return time.perf_counter() - start
+
+
+def depth(iterations: int) -> None:
+    """The depth preset, shortened: the launcher's BLAS threads against oversubscribed."""
+    its = f"train.iterations={iterations}"
+    cores = str(os.cpu_count() or 1)
+    oversubscribed = dict(os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, cores))
+    rows = [
+        (
+            "workers with cores/workers BLAS threads",
+            sweep("experiment=depth", its),
+            "the batched launcher's default",
+        ),
+        (
+            f"workers with {cores} BLAS threads each",
+            sweep("experiment=depth", its, env=oversubscribed),
+            "as before: each worker's own pool, a thread per core",
+        ),
+    ]
+    print(f"\ndepth preset, 27 runs x {iterations} iterations, tracked; {machine()}\n")
+    print(table(rows, rows[0][0]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=10_000)
+    parser.add_argument("--depth-iterations", type=int, default=200)
     args = parser.parse_args()
     n = args.iterations
     X, Y = sn.datasets.flower()
@@ -74,6 +101,7 @@ def main() -> None:
     ]
     print(f"main study on flower, 45 runs x {n} iterations; {machine()}\n")
     print(table(rows, "numpy loop x 45"))
+    depth(args.depth_iterations)
 
 
 if __name__ == "__main__":

@@ -30,25 +30,28 @@ def _children(uri: str) -> dict[str, Run]:
     return {r.info.run_name: r for r in children if r.info.run_name}
 
 
-def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
-    stores = {}
-    for launcher in ("basic", "batched"):
-        folder = tmp_path / launcher
-        folder.mkdir()
-        result = run_cli(*SWEEP, f"hydra/launcher={launcher}", cwd=folder)
-        assert result.returncode == 0, result.stderr
-        stores[launcher] = f"sqlite:///{folder}/mlflow.db"
-        job_dirs = sorted(p.name for p in folder.glob("multirun/*/*/[0-9]*"))
-        assert len(job_dirs) == 24
-        configs = [list(folder.glob(f"multirun/*/*/{d}/.hydra/config.yaml")) for d in job_dirs]
-        assert all(len(found) == 1 for found in configs), configs
-    basic, batched = _children(stores["basic"]), _children(stores["batched"])
-    assert len(basic) == 24
-    assert basic.keys() == batched.keys()
-    clients = {k: MlflowClient(v) for k, v in stores.items()}
+def _sweep(folder: Path, *launcher: str) -> str:
+    """Run SWEEP under a launcher in ``folder``; check its job folders; its store's URI."""
+    folder.mkdir()
+    result = run_cli(*SWEEP, *launcher, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    job_dirs = sorted(p.name for p in folder.glob("multirun/*/*/[0-9]*"))
+    assert len(job_dirs) == 24
+    configs = [list(folder.glob(f"multirun/*/*/{d}/.hydra/config.yaml")) for d in job_dirs]
+    assert all(len(found) == 1 for found in configs), configs
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+def _assert_same_records(reference: str, store: str) -> None:
+    """Every run of the reference store has its twin in the other: status, params, tags,
+    metrics, curves and artifacts."""
+    ref_runs, runs = _children(reference), _children(store)
+    assert len(ref_runs) == 24
+    assert ref_runs.keys() == runs.keys()
+    ref_client, client = MlflowClient(reference), MlflowClient(store)
     statuses = set()
-    for name, ref in basic.items():
-        run = batched[name]
+    for name, ref in ref_runs.items():
+        run = runs[name]
         statuses.add(run.info.status)
         assert run.info.status == ref.info.status, name
         assert run.data.params == ref.data.params, name
@@ -60,16 +63,34 @@ def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
                 value, rel=1e-9, abs=1e-12, nan_ok=True
             ), (name, key)
         for key in ("cost", "distinct_units", "sat_frac", "grad_norm/W1", "train_accuracy"):
-            mine = clients["batched"].get_metric_history(run.info.run_id, key)
-            theirs = clients["basic"].get_metric_history(ref.info.run_id, key)
+            mine = client.get_metric_history(run.info.run_id, key)
+            theirs = ref_client.get_metric_history(ref.info.run_id, key)
             assert [m.step for m in mine] == [m.step for m in theirs], (name, key)
             assert [m.value for m in mine] == pytest.approx(
                 [m.value for m in theirs], rel=1e-9, abs=1e-12
             )
-        assert artifact_paths(clients["batched"], run.info.run_id) == artifact_paths(
-            clients["basic"], ref.info.run_id
+        assert artifact_paths(client, run.info.run_id) == artifact_paths(
+            ref_client, ref.info.run_id
         )
     assert statuses == {"FINISHED", "FAILED"}  # lr 1e6 with relu diverges; it fails alone
+
+
+def test_batched_and_sequential_sweeps_record_the_same(tmp_path: Path) -> None:
+    basic = _sweep(tmp_path / "basic", "hydra/launcher=basic")
+    batched = _sweep(tmp_path / "batched", "hydra/launcher=batched")
+    _assert_same_records(basic, batched)
+
+
+def test_submitit_runs_groups_and_records_as_the_batched_launcher(tmp_path: Path) -> None:
+    """hydra/launcher=submitit_local: one submitit job per group of compatible jobs (here
+    tanh and relu: 2 jobs for 24 networks), and the same records as the local launcher."""
+    batched = _sweep(tmp_path / "batched", "hydra/launcher=batched")
+    submitit = _sweep(
+        tmp_path / "submitit", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"
+    )
+    submitted = list((tmp_path / "submitit").glob("multirun/*/*/.submitit/*/*_submitted.pkl"))
+    assert len(submitted) == 2
+    _assert_same_records(batched, submitit)
 
 
 def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:

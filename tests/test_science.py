@@ -145,7 +145,7 @@ def _layer_spread(activation: str, init: str, seeds: range) -> np.ndarray:
         ]
         for s in seeds
     ]
-    return np.mean(spread, axis=0)
+    return np.asarray(np.mean(spread, axis=0))
 
 
 def test_depth_signals_shrink_under_the_old_init_and_keep_under_xavier_and_he() -> None:

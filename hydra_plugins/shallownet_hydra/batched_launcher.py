@@ -169,24 +169,33 @@ class BatchedLauncher(Launcher):
         groups: Dict[str, List[Any]] = {}  # noqa: UP006
         for job in jobs:
             groups.setdefault(job.settings.batch_key(), []).append(job)
-        workers = self.n_jobs or os.cpu_count() or 1
+        workers = self._workers()
         batches = split(list(groups.values()), self.max_batch, workers)
         workers = min(workers, len(batches))
         log.info(
             f"Launching {len(jobs)} jobs as {len(batches)} batch(es) of networks trained "
-            f"together, in {workers} process(es)"
+            f"together, {self._where(workers)}"
         )
         configs = [self._group_config(n, batch) for n, batch in enumerate(batches)]
         for job in jobs:
             _job_files(job)
-        if workers == 1:
-            group_returns = [self._run_here(config) for config in configs]
-        else:
-            group_returns = self._run_in_workers(configs, workers)
+        group_returns = self._run(configs, workers)
         returns = {}
         for batch, ret in zip(batches, group_returns, strict=True):
             returns.update(_job_returns(batch, ret))
         return [returns[job.num] for job in jobs]
+
+    def _workers(self) -> int:
+        """How many groups train at once (the batches are cut so that each has work)."""
+        return self.n_jobs or os.cpu_count() or 1
+
+    def _where(self, workers: int) -> str:
+        return f"in {workers} process(es)"
+
+    def _run(self, configs: List[DictConfig], workers: int) -> List[JobReturn]:  # noqa: UP006
+        if workers == 1:
+            return [self._run_here(config) for config in configs]
+        return self._run_in_workers(configs, workers)
 
     def _group_config(self, n: int, batch: Sequence[Any]) -> DictConfig:
         """The config ``run_job`` gets for a group: Hydra's node, and the jobs in ``batch``."""
@@ -300,3 +309,59 @@ def _job_returns(batch: Sequence[Any], ret: JobReturn) -> Dict[int, JobReturn]: 
             _return_value=value,
         )
     return out
+
+
+class SubmititBatches(BatchedLauncher):
+    """Hydra's submitit launcher (``hydra/launcher=submitit_slurm`` or ``submitit_local``),
+    given groups instead of single jobs: each group of compatible jobs (at most
+    ``max_batch`` networks) is one submitit job, which trains them together and records
+    each, as a worker of the batched launcher does. The executor takes every parameter
+    of the user's launcher config (partition, timeout_min, cpus_per_task, ...)."""
+
+    def __init__(self, submitit: Any, max_batch: int = 64) -> None:
+        super().__init__(max_batch=max_batch, n_jobs=1)
+        self.submitit = submitit
+        self.config = submitit.config
+        self.hydra_context = submitit.hydra_context
+        self.task_function = submitit.task_function
+
+    def _workers(self) -> int:
+        return 1  # a group is cut only by max_batch: the cluster runs the groups at once
+
+    def _where(self, workers: int) -> str:
+        return f"as submitit '{self.submitit._EXECUTOR}' jobs"
+
+    def _run(self, configs: List[DictConfig], workers: int) -> List[JobReturn]:  # noqa: UP006
+        import submitit
+        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+        assert self.hydra_context is not None
+        # the executor, as hydra_submitit_launcher's BaseSubmititLauncher.launch builds it
+        kind, params = self.submitit._EXECUTOR, dict(self.submitit.params)
+        init = {"folder": params.pop("submitit_folder")}
+        if "max_num_timeout" in params:
+            init[f"{kind}_max_num_timeout"] = params.pop("max_num_timeout")
+        executor = submitit.AutoExecutor(cluster=kind, **init)
+        common = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(
+            **{key if key in common else f"{kind}_{key}": value for key, value in params.items()}
+        )
+        state = Singleton.get_state()
+        payloads = [
+            cloudpickle.dumps((self.hydra_context, config, self.task_function, state))
+            for config in configs
+        ]
+        if kind == "local":  # the groups share this machine's cores
+            with _blas_threads(max(1, (os.cpu_count() or 1) // len(payloads))):
+                submitted = executor.map_array(_execute_pickled, payloads)
+        else:
+            submitted = executor.map_array(_execute_pickled, payloads)
+        return [pickle.loads(job.result()) for job in submitted]
+
+
+def batching(launcher: Launcher) -> Launcher:
+    """The launcher a shallownet sweep uses: Hydra's submitit launchers get groups of
+    compatible jobs (:class:`SubmititBatches`); any other launcher is used as it is."""
+    if type(launcher).__module__.startswith("hydra_plugins.hydra_submitit_launcher"):
+        return SubmititBatches(launcher)
+    return launcher

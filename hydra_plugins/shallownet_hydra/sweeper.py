@@ -4,7 +4,8 @@ It expands ``hydra.sweeper.params`` and the command line exactly as Hydra's
 basic sweeper does (``a=x,y b=1,2`` is four jobs), but composes each distinct
 set of config-group choices once and validates every job before the first
 one starts; then it opens the sweep's MLflow parent run and hands the jobs to
-the launcher. The work is in :mod:`shallownet.sweep`.
+the launcher (Hydra's submitit launchers get them in groups trained together:
+``batched_launcher.SubmititBatches``). The work is in :mod:`shallownet.sweep`.
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this module
@@ -42,10 +43,14 @@ class ShallownetSweeper(Sweeper):
     ) -> None:
         from hydra.core.plugins import Plugins
 
+        from .batched_launcher import batching
+
         self.hydra_context = hydra_context
         self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+        self.launcher = batching(
+            Plugins.instance().instantiate_launcher(
+                hydra_context=hydra_context, task_function=task_function, config=config
+            )
         )
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
