@@ -161,9 +161,10 @@ def layer_distributions(
     layer after layer; with Xavier they keep their spread."""
     hidden = range(1, net.L)
     names = [f"layer {l}" for l in hidden]
-    _, A0 = initial.forward(X)
-    _, A1 = net.forward(X)
-    grads = initial.gradients(X, Y)
+    with np.errstate(over="ignore", invalid="ignore"):  # a run that diverged overflows
+        _, A0 = initial.forward(X)
+        _, A1 = net.forward(X)
+        grads = initial.gradients(X, Y)
     fig = new_figure(12.0, 3.6, right=1.2)
     fig.subplots_adjust(top=1 - 0.7 / 3.6)  # room for the title above the panels' own
     axes = fig.subplots(1, 3)
