@@ -21,7 +21,7 @@ def test_workers_started_in_the_block_get_the_thread_count(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's choice is kept
     context = multiprocessing.get_context("spawn")
-    with _blas_threads(1), context.Pool(1) as pool:
+    with _blas_threads(os.cpu_count() or 1), context.Pool(1) as pool:  # a worker per core
         seen = pool.apply(_blas_environment)
     assert seen == {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}
     # and this process is left as it was

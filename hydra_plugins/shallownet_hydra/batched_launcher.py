@@ -225,17 +225,12 @@ class BatchedLauncher(Launcher):
         return ret
 
     def _run_in_workers(self, configs: List[DictConfig], workers: int) -> List[JobReturn]:  # noqa: UP006
-        assert self.hydra_context is not None
-        state = Singleton.get_state()
         # spawn, not fork: this process may run threads (MLflow's), which fork does not copy
         context = multiprocessing.get_context("spawn")
-        payloads = [
-            cloudpickle.dumps((self.hydra_context, config, self.task_function, state))
-            for config in configs
-        ]
+        payloads = self._payloads(configs)
         returns: Dict[int, JobReturn] = {}  # noqa: UP006
         with (
-            _blas_threads(max(1, (os.cpu_count() or 1) // workers)),
+            _blas_threads(workers),
             ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
         ):
             futures = {pool.submit(_execute_pickled, p): n for n, p in enumerate(payloads)}
@@ -248,6 +243,15 @@ class BatchedLauncher(Launcher):
                 raise
         return [returns[n] for n in range(len(configs))]
 
+    def _payloads(self, configs: List[DictConfig]) -> List[bytes]:  # noqa: UP006
+        """What a worker gets for each group: :func:`execute_group`'s arguments, pickled."""
+        assert self.hydra_context is not None
+        state = Singleton.get_state()
+        return [
+            cloudpickle.dumps((self.hydra_context, config, self.task_function, state))
+            for config in configs
+        ]
+
 
 # The thread pools of numpy's BLAS (OpenBLAS, MKL) and of OpenMP, read when a process
 # first loads them: set before the workers start, they take it at their import of numpy.
@@ -255,11 +259,13 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THR
 
 
 @contextlib.contextmanager
-def _blas_threads(threads: int) -> Iterator[None]:
-    """Workers started inside this block use ``threads`` BLAS threads each (unless the user
-    set the variables): one process per core, each running its own thread pool of one
-    thread per core, oversubscribes the cores, and OpenBLAS's spinning threads then slow
-    small matrix products tenfold and more (see benchmarks/README.md)."""
+def _blas_threads(processes: int) -> Iterator[None]:
+    """The ``processes`` workers started inside this block share the cores: cores /
+    processes BLAS threads each (unless the user set the variables). One process per
+    core, each running its own thread pool of one thread per core, oversubscribes the
+    cores, and OpenBLAS's spinning threads then slow small matrix products tenfold and
+    more (see benchmarks/README.md)."""
+    threads = max(1, (os.cpu_count() or 1) // processes)
     saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
     for name, value in saved.items():
         if value is None:
@@ -335,7 +341,6 @@ class SubmititBatches(BatchedLauncher):
         import submitit
         from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
-        assert self.hydra_context is not None
         # the executor, as hydra_submitit_launcher's BaseSubmititLauncher.launch builds it
         kind, params = self.submitit._EXECUTOR, dict(self.submitit.params)
         init = {"folder": params.pop("submitit_folder")}
@@ -346,16 +351,10 @@ class SubmititBatches(BatchedLauncher):
         executor.update_parameters(
             **{key if key in common else f"{kind}_{key}": value for key, value in params.items()}
         )
-        state = Singleton.get_state()
-        payloads = [
-            cloudpickle.dumps((self.hydra_context, config, self.task_function, state))
-            for config in configs
-        ]
-        if kind == "local":  # the groups share this machine's cores
-            with _blas_threads(max(1, (os.cpu_count() or 1) // len(payloads))):
-                submitted = executor.map_array(_execute_pickled, payloads)
-        else:
-            submitted = executor.map_array(_execute_pickled, payloads)
+        # local jobs share this machine's cores; a cluster's have their own
+        shared = _blas_threads(len(configs)) if kind == "local" else contextlib.nullcontext()
+        with shared:
+            submitted = executor.map_array(_execute_pickled, self._payloads(configs))
         return [pickle.loads(job.result()) for job in submitted]
 
 
