@@ -8,6 +8,7 @@ writes the PNGs a tracked run carries.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -35,6 +36,19 @@ def new_figure(
     )
     FigureCanvasAgg(fig)
     return fig
+
+
+def legend_beside(ax: Axes, *handles_and_labels: Any) -> None:
+    """The legend to the right of ``ax``, outside it (the figure leaves room on the right:
+    ``new_figure(right=...)``), so that it covers no curve or bar. Optional arguments are
+    ``Axes.legend``'s: handles and their labels."""
+    ax.legend(
+        *handles_and_labels,
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.03, 1.0),
+        frameon=False,
+    )
 
 
 def cost_axis(ax: Axes) -> None:
@@ -178,7 +192,7 @@ def layer_distributions(
     axes[2].set_xlabel("dJ/dW")
     axes[2].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
     axes[2].locator_params(axis="x", nbins=5)
-    axes[2].legend(loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize="small", frameon=False)
+    legend_beside(axes[2])
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig

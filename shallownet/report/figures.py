@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter
 
-from ..figures import LAYER_COLOURS, cost_axis, new_figure
-from .tables import groups
+from ..figures import LAYER_COLOURS, cost_axis, legend_beside, new_figure
+from .tables import groups, spread
 
 COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d"]
 
@@ -57,23 +55,13 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
         axes[0].set_ylabel("cost (median, min–max over seeds;\nclipped at 1)")
     else:
         axes[0].set_ylabel("cost (median, min–max over seeds)")
-    # beside the panels, not over the curves of the last one
-    axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False)
+    legend_beside(axes[-1])  # beside the panels, not over the curves of the last one
     return fig
 
 
 def _legend_width(names: list[str]) -> float:
     """Inches a legend of these names needs beside the axes (small font)."""
     return 0.6 + 0.068 * max((len(name) for name in names), default=0)
-
-
-def _spread(values: pd.Series) -> tuple[float, float, float]:
-    """Median, min and max of the values present; NaN for a configuration with none
-    (every run failed), without numpy's empty-slice warning."""
-    present = values.dropna().to_numpy(dtype=float)
-    if present.size == 0:
-        return (math.nan, math.nan, math.nan)
-    return (float(np.median(present)), float(present.min()), float(present.max()))
 
 
 def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
@@ -100,7 +88,7 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         ],
         strict=True,
     ):
-        med, low, high = np.array([_spread(g[column]) for _, g in configs], dtype=float).T
+        med, low, high = np.array([spread(g[column]) for _, g in configs], dtype=float).T
         x = np.arange(len(configs))
         ax.bar(x, np.nan_to_num(med), color=bar_colours, alpha=0.8)
         ax.errorbar(
@@ -109,14 +97,7 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         ax.set_xticks(x, labels, fontsize="x-small", rotation=90 if len(configs) > 6 else 0)
         ax.set_title(title, fontsize="small")
     handles = [Patch(color=colour, alpha=0.8) for colour in shades.values()]
-    axes[-1].legend(
-        handles,
-        names,
-        fontsize="small",
-        loc="upper left",
-        bbox_to_anchor=(1.03, 1.0),
-        frameon=False,
-    )
+    legend_beside(axes[-1], handles, names)
     return fig
 
 
@@ -163,7 +144,5 @@ def layer_grid(table: pd.DataFrame, layers: pd.DataFrame, by: list[str]) -> Figu
             if r == len(rows) - 1:
                 ax.set_xlabel("step")
         axes[r][0].set_ylabel("activation\n(mean ± std)")
-    axes[0][-1].legend(
-        fontsize="small", loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False
-    )
+    legend_beside(axes[0][-1])
     return fig

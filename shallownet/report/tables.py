@@ -90,16 +90,24 @@ def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         row["killed"] = int(group["status"].isin(["KILLED", "RUNNING"]).sum())
         row["reached"] = int(finished["steps_to_threshold"].notna().sum())
         for name in SUMMARY:
-            values = finished[name].dropna()
-            median = values.median() if len(values) else np.nan
             if name == "steps_to_threshold":
                 values, row["steps_censored_at"] = _censored(finished)
+                _, low, high = spread(values)
                 median = _median_censored(values)
-            row[f"{name}_median"] = median
-            row[f"{name}_min"] = values.min() if len(values) else np.nan
-            row[f"{name}_max"] = values.max() if len(values) else np.nan
+            else:
+                median, low, high = spread(finished[name])
+            row[f"{name}_median"], row[f"{name}_min"], row[f"{name}_max"] = median, low, high
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def spread(values: pd.Series) -> tuple[float, float, float]:
+    """Median, min and max of the values present; NaN for none (every run failed), without
+    numpy's empty-slice warning."""
+    present = values.dropna().to_numpy(dtype=float)
+    if present.size == 0:
+        return (math.nan, math.nan, math.nan)
+    return (float(np.median(present)), float(present.min()), float(present.max()))
 
 
 def _median_censored(values: pd.Series) -> float:
@@ -204,9 +212,10 @@ def per_layer(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame | None:
             row["layer"] = str(l)
             for heading, pattern in LAYER_COLUMNS.items():
                 column = pattern.format(s=layer_suffix(l), l=l)
-                values = pd.to_numeric(group.get(column, pd.Series()), errors="coerce").dropna()
-                if column in runs.columns and len(values):
-                    row[heading] = _cell(values.median(), values.min(), values.max(), False)
+                if column in runs.columns:
+                    median, low, high = spread(pd.to_numeric(group[column], errors="coerce"))
+                    if not math.isnan(median):
+                        row[heading] = _cell(median, low, high, False)
             rows.append(row)
     return pd.DataFrame(rows).fillna("–")
 
