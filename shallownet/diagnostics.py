@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from .activations import Activation
-from .network import Array, Network, accuracy, forward
-from .train import Callback, TrainState
+from .network import Array, Network, forward, labels
+from .train import BatchCallback, BatchState, Callback, TrainState
 
 Metrics = dict[str, Any]
 
@@ -52,9 +52,14 @@ def symmetry(net: Network, rtol: float = 1e-6) -> Metrics:
         ``distinct_units``: units left after merging those within
         ``rtol * mean ‖u_j‖`` of an earlier one (1 under zero init).
     """
+    return symmetry_of(net.params, net.L, rtol)
+
+
+def symmetry_of(params: Mapping[str, Array], layers: int, rtol: float = 1e-6) -> Metrics:
+    """:func:`symmetry` of the parameters of a network (or a stack) of ``layers`` layers."""
     out: Metrics = {}
-    for l in range(1, net.L):
-        U = hidden_units(net.params, l)
+    for l in range(1, layers):
+        U = hidden_units(params, l)
         D = np.linalg.norm(U[..., :, None, :] - U[..., None, :, :], axis=-1)  # (..., n, n)
         max_dist = D.max(axis=(-2, -1))
         mean_norm = np.linalg.norm(U, axis=-1).mean(axis=-1)
@@ -136,10 +141,17 @@ def grad_norms(grads: Mapping[str, Array]) -> Metrics:
     }
 
 
-class RecordDiagnostics(Callback):
+def accuracy_of(AL: Array, Y: Array) -> Any:
+    """Fraction of examples classified correctly, per network of a stack."""
+    return _scalar(np.mean(labels(AL) == Y, axis=(-2, -1)))
+
+
+class RecordDiagnostics(Callback, BatchCallback):
     """Callback: record accuracy, symmetry, saturation and gradient norms every k steps.
 
-    With a test set, ``test_accuracy`` is recorded beside ``train_accuracy``.
+    With a test set, ``test_accuracy`` is recorded beside ``train_accuracy``. Given to
+    :func:`~shallownet.train.train_batch` as a batch callback, it computes them once on
+    the stacked networks and records each member's values in its history.
     """
 
     def __init__(
@@ -151,16 +163,36 @@ class RecordDiagnostics(Callback):
         self.every = every
         self.X_test, self.Y_test = X_test, Y_test
 
-    def on_step(self, state: TrainState) -> None:
-        net, Z, A = state.net, state.Z, state.A
-        metrics = {"train_accuracy": accuracy(A[-1], state.Y)}
+    def metrics(
+        self,
+        params: Mapping[str, Array],
+        Z: Sequence[Array],
+        A: Sequence[Array],
+        grads: Mapping[str, Array],
+        Y: Array,
+        g: Activation,
+    ) -> Metrics:
+        """Every diagnostic of one network, or of a stack (each value then of shape (K,))."""
+        L = len(params) // 2
+        metrics = {"train_accuracy": accuracy_of(A[L], Y)}
         if self.X_test is not None and self.Y_test is not None:
-            metrics["test_accuracy"] = net.accuracy(self.X_test, self.Y_test)
-        state.history.log(
-            state.step,
+            X_test = np.asarray(self.X_test, dtype=params["W1"].dtype)
+            metrics["test_accuracy"] = accuracy_of(forward(params, X_test, g)[1][L], self.Y_test)
+        return {
             **metrics,
-            **symmetry(net),
-            **saturation_of(Z, A, net.g),
-            **weight_scale(net.params, net.L),
-            **grad_norms(state.grads),
+            **symmetry_of(params, L),
+            **saturation_of(Z, A, g),
+            **weight_scale(params, L),
+            **grad_norms(grads),
+        }
+
+    def on_step(self, state: TrainState) -> None:
+        net = state.net
+        state.history.log(
+            state.step, **self.metrics(net.params, state.Z, state.A, state.grads, state.Y, net.g)
         )
+
+    def on_batch_step(self, batch: BatchState) -> None:
+        metrics = self.metrics(batch.params, batch.Z, batch.A, batch.grads, batch.Y, batch.g)
+        for k, values in batch.per_member(metrics).items():
+            batch.histories[k].log(batch.step, **values)

@@ -41,6 +41,8 @@ log = logging.getLogger("shallownet")
 # The sweep's parent run, for the jobs of a sweep (launchers pass the environment on).
 PARENT_ENV = "SHALLOWNET_PARENT_RUN_ID"
 GROUP_ENV = "SHALLOWNET_GROUPING"  # how the sweep's view groups its runs (tracking.view)
+# libyaml's dumper where PyYAML has it: the same text, 4x faster (twice per job of a sweep)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,11 @@ class Job:
 
     def config_yaml(self) -> str:
         """``config.yaml``: the job's resolved config."""
-        return yaml.safe_dump(self.config, sort_keys=False)
+        return yaml.dump(self.config, Dumper=_YAML_DUMPER, sort_keys=False)
 
     def overrides_yaml(self) -> str:
         """``overrides.yaml``: the job's overrides, as Hydra writes them."""
-        return yaml.safe_dump(list(self.overrides))
+        return yaml.dump(list(self.overrides), Dumper=_YAML_DUMPER)
 
     @classmethod
     def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
@@ -244,8 +246,7 @@ def _train_together(
     callbacks: list[list[Callback]] = []
     for job, run_ in zip(jobs, tracked, strict=True):
         metrics = [run_.restart_metrics()] if run_ is not None else []
-        stop = interrupts.StopOnSignal(job.settings.diagnostics_every)
-        callbacks.append([steps.diagnostics(job.settings, data), stop, *metrics])
+        callbacks.append([interrupts.StopOnSignal(job.settings.diagnostics_every), *metrics])
     label = jobs[0].label if len(jobs) == 1 else f"{len(jobs)} networks ({jobs[0].label}, ...)"
     callbacks[0].append(Progress(label))
     histories = train_batch(
@@ -255,6 +256,9 @@ def _train_together(
         [job.settings.learning_rate for job in jobs],
         jobs[0].settings.iterations,
         callbacks,
+        # once on the stack, before each member's callbacks (jobs of a batch share the
+        # diagnostics settings and data: Settings.batch_key)
+        batch_callbacks=[steps.diagnostics(jobs[0].settings, data)],
     )
     return [
         steps.result(net, initial, data, history)

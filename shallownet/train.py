@@ -10,6 +10,8 @@ The loop knows nothing about tracking or diagnostics: those attach as
 callbacks, called every ``callback.every`` steps (and at the last step) with
 the :class:`TrainState` *before* that step's update, so a callback sees the
 parameters that produced ``cost[step]`` and the gradients about to be applied.
+A :class:`BatchCallback` sees the whole stack at once (:class:`BatchState`):
+diagnostics computed on the stacked arrays cost one numpy pass for K networks.
 Each network keeps its own :class:`History`, callbacks and fate: one whose
 cost turns non-finite is frozen at that step and marked FAILED; the others
 carry on.
@@ -18,7 +20,7 @@ carry on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,8 @@ from .network import Array, Network, Params, backward, cost, forward
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .activations import Activation
 
 
 @dataclass
@@ -135,6 +139,41 @@ class Callback:
         """After the last update (also after divergence)."""
 
 
+@dataclass
+class BatchState:
+    """What a batch callback sees: every network of a batch at one step, stacked on a
+    leading axis when there are several (``params["W1"]`` of shape (K, n_h, n_x); ``Z``
+    and ``A`` likewise, except ``Z[0] = A[0] = X``), and each member's history."""
+
+    step: int
+    params: Params
+    Z: list[Array]
+    A: list[Array]
+    grads: Params
+    Y: Array
+    g: Activation
+    histories: Sequence[History]
+    members: list[int]  # the networks still training (not frozen at a divergence)
+
+    def per_member(self, metrics: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+        """Each training member's values of metrics computed on the stack (shape (K,)
+        each, or scalars for one network), as plain Python numbers."""
+        K = len(self.histories)
+        columns = {key: np.reshape(value, K).tolist() for key, value in metrics.items()}
+        return {k: {key: column[k] for key, column in columns.items()} for k in self.members}
+
+
+class BatchCallback:
+    """Base class for callbacks that see every network of a batch at once; ``on_batch_step``
+    runs every ``every`` steps, at step 0 and at the last step, before the members' own
+    callbacks of that step."""
+
+    every: int = 1
+
+    def on_batch_step(self, batch: BatchState) -> None:
+        """Before the update of ``batch.step``."""
+
+
 def _check_hyperparameters(learning_rate: object, iterations: object) -> None:
     if (
         isinstance(learning_rate, bool)
@@ -186,6 +225,7 @@ def train_batch(
     learning_rates: Sequence[float],
     iterations: int,
     callbacks: Sequence[Sequence[Callback]] | None = None,
+    batch_callbacks: Sequence[BatchCallback] = (),
 ) -> list[History]:
     """Train several networks together; each gets the numbers :func:`train` gives it alone.
 
@@ -199,6 +239,7 @@ def train_batch(
     learning_rates : list of float, one per network
     iterations : int
     callbacks : list of lists of Callback, one list per network
+    batch_callbacks : list of BatchCallback, called with all networks at once
 
     Returns
     -------
@@ -237,6 +278,7 @@ def train_batch(
         for cb in cbs:
             cb.on_train_begin(state)
     everies = [cb.every for cbs in member_callbacks for cb in cbs]
+    everies += [cb.every for cb in batch_callbacks]
     # callbacks can only be due on multiples of the gcd of their periods (and the last step)
     period = reduce(math.gcd, everies) if everies else iterations
     last = iterations - 1
@@ -259,7 +301,13 @@ def train_batch(
             cost_at_step[i] = J
             grads = backward(params, Z, A, Y, g)
             if i % period == 0 or i == last:
-                for k in range(K) if all_alive else np.flatnonzero(alive).tolist():
+                members = list(range(K)) if all_alive else np.flatnonzero(alive).tolist()
+                due_batch = [cb for cb in batch_callbacks if i % cb.every == 0 or i == last]
+                if due_batch:
+                    batch = BatchState(i, params, Z, A, grads, Y, g, histories, members)
+                    for batch_cb in due_batch:
+                        batch_cb.on_batch_step(batch)
+                for k in members:
                     due = [cb for cb in member_callbacks[k] if i % cb.every == 0 or i == last]
                     if due:
                         state = states[k]

@@ -20,8 +20,11 @@ def _members() -> list[tuple[str, dict[str, float], int, float]]:
     ]
 
 
+@pytest.mark.parametrize("stacked_diagnostics", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_batched_equals_sequential(activation: str, flower: tuple[Array, Array]) -> None:
+def test_batched_equals_sequential(
+    activation: str, stacked_diagnostics: bool, flower: tuple[Array, Array]
+) -> None:
     X, Y = flower
     spec = _members()
 
@@ -35,13 +38,12 @@ def test_batched_equals_sequential(activation: str, flower: tuple[Array, Array])
         hist = sn.train(net, X, Y, lr, 300, callbacks=[sn.RecordDiagnostics(every=25)])
         sequential.append((net, hist))
     nets = [make(k) for k in range(len(spec))]
+    if stacked_diagnostics:  # computed once on the stack, recorded per member
+        callbacks, batch_callbacks = None, [sn.RecordDiagnostics(every=25)]
+    else:
+        callbacks, batch_callbacks = [[sn.RecordDiagnostics(every=25)] for _ in nets], []
     histories = train_batch(
-        nets,
-        X,
-        Y,
-        [lr for *_, lr in spec],
-        300,
-        callbacks=[[sn.RecordDiagnostics(every=25)] for _ in nets],
+        nets, X, Y, [lr for *_, lr in spec], 300, callbacks, batch_callbacks=batch_callbacks
     )
     for k, ((ref_net, ref), net, hist) in enumerate(zip(sequential, nets, histories, strict=True)):
         assert hist.status == ref.status, k
@@ -82,3 +84,34 @@ def test_incompatible_members_are_refused(flower: tuple[Array, Array]) -> None:
         ValueError, match=r"learning_rates needs one value per network \(2\), got 1"
     ):
         train_batch([sn.Network(2), sn.Network(2)], X, Y, [1.0], 5)
+
+
+def test_stacked_diagnostics_record_what_each_network_records_alone() -> None:
+    """A deep float32 network with a test set: every metric (per layer, test accuracy)
+    computed on the stack equals the member's own, at the same steps, as Python numbers."""
+    X, Y = sn.datasets.gaussian_quantiles(n_samples=200, n_features=20, seed=1)
+    X_test, Y_test = sn.datasets.gaussian_quantiles(n_samples=100, n_features=20, seed=2)
+    inits = [("standard", {}), ("xavier", {}), ("normal", {"scale": 1.0})]
+
+    def make(k: int) -> sn.Network:
+        return sn.Network(X.shape[0], [6, 5], "tanh", *inits[k], seed=k, dtype="float32")
+
+    alone = [
+        sn.train(make(k), X, Y, 0.5, 41, [sn.RecordDiagnostics(20, X_test, Y_test)]).records
+        for k in range(len(inits))
+    ]
+    stacked = train_batch(
+        [make(k) for k in range(len(inits))],
+        X,
+        Y,
+        [0.5] * len(inits),
+        41,
+        batch_callbacks=[sn.RecordDiagnostics(20, X_test, Y_test)],
+    )
+    for k, (history, records) in enumerate(zip(stacked, alone, strict=True)):
+        assert [r["step"] for r in history.records] == [0, 20, 40]
+        assert history.records[0].keys() == records[0].keys()
+        assert {"test_accuracy", "sat_frac_h2", "act_std_h2", "grad_norm/W3"} <= records[0].keys()
+        for mine, theirs in zip(history.records, records, strict=True):
+            assert mine == pytest.approx(theirs, rel=1e-5, abs=1e-7), k
+            assert all(type(value) in (int, float) for value in mine.values())
