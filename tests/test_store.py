@@ -220,3 +220,33 @@ def test_a_signal_ignored_at_start_stays_ignored() -> None:
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
     )
     assert out.stdout.split() == ["True", "True"]
+
+
+def _journal(db: Path) -> str:
+    con = sqlite3.connect(db)
+    try:
+        return str(con.execute("pragma journal_mode").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_the_store_journals_in_wal_mode_and_checking_it_leaves_no_files(tmp_path: Path) -> None:
+    uri, db = _store(tmp_path)
+    assert _journal(db) == "wal"
+    check_reachable(uri)
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+
+
+def test_an_older_store_switches_to_wal_once_no_other_process_holds_it(tmp_path: Path) -> None:
+    uri, db = _store(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("pragma journal_mode=delete")
+    con.execute("begin exclusive")  # another process writing: the switch waits
+    try:
+        create(uri, db)
+    finally:
+        con.rollback()
+    assert _journal(db) == "delete"
+    con.close()
+    create(uri, db)
+    assert _journal(db) == "wal"

@@ -14,12 +14,16 @@ import math
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+from mlflow.utils.validation import (
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+)
 
 from .. import __version__, interrupts
 from ..config import Settings
@@ -107,6 +111,10 @@ class MlflowMetrics(Callback):
             with contextlib.suppress(Exception):  # the store broke: training goes on, the
                 self.flush()  # points wait in the buffer, and the record says why it failed
 
+    def add(self, metrics: Iterable[Metric]) -> None:
+        """Points to write with the next flush."""
+        self._buffer.extend(metrics)
+
     def on_train_end(self, state: TrainState) -> None:
         self._collect(state)
         history = state.history
@@ -120,12 +128,24 @@ class MlflowMetrics(Callback):
         # Written by TrackedRun.finish: a store that fails here fails the job's record
         # (FAILED with the reason), not its training.
 
-    def flush(self) -> None:
+    def flush(self, tags: Sequence[RunTag] = ()) -> None:
+        """Write the buffered points in as few calls as MLflow's batch limits allow;
+        ``tags`` go with the last (each call is a store transaction)."""
         self._last_flush = time.monotonic()
-        while self._buffer:  # a chunk leaves the buffer once written: none is written twice
-            chunk = self._buffer[:MAX_METRICS_PER_BATCH]
-            retry(self.client.log_batch, self.run_id, metrics=chunk)
-            del self._buffer[: len(chunk)]
+        size = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(tags))
+        while True:
+            chunk = self._buffer[:size]
+            last = len(chunk) == len(self._buffer)
+            if chunk or (last and tags):
+                retry(
+                    self.client.log_batch,
+                    self.run_id,
+                    metrics=chunk,
+                    tags=list(tags) if last else [],
+                )
+            del self._buffer[: len(chunk)]  # once written, a chunk is not written again
+            if last:
+                return
 
 
 class TrackedRun:
@@ -184,7 +204,6 @@ class TrackedRun:
         or FAILED; return the status."""
         tracking = self.settings.tracking
         assert tracking is not None
-        self.metrics.flush()
         history = result.history
         summary = {"train_accuracy_final": result.train_accuracy}
         if result.test_accuracy is not None:
@@ -196,11 +215,11 @@ class TrackedRun:
                     summary[f"{key}_init"] = first[key]
                     summary[f"{key}_final"] = last[key]
         now = int(time.time() * 1000)
-        metrics = [
+        self.metrics.add(
             Metric(k, float(v), now, 0) for k, v in summary.items() if math.isfinite(float(v))
-        ]
-        note = RunTag(NOTE_TAG, describe(self.settings, result)[:5000])
-        retry(self.client.log_batch, self.run_id, metrics=metrics, tags=[note])
+        )
+        # the curves' last points, the summaries and the description: one transaction
+        self.metrics.flush(tags=[RunTag(NOTE_TAG, describe(self.settings, result)[:5000])])
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

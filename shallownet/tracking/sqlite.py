@@ -4,6 +4,10 @@ Any number of commands may start at once on one fresh ``mlflow.db``, and any of
 them may be killed at any moment. So the store is created under an exclusive
 lock on its directory, into a temporary file that is renamed into place once
 MLflow has built every table: ``mlflow.db`` is either absent or complete.
+The store keeps its journal in SQLite's write-ahead log (WAL): a commit is one
+append, readers (the MLflow UI, the report) do not block the jobs writing, and
+parallel workers wait less for each other (``benchmarks/README.md``). WAL needs
+every process on one machine, as an SQLite store does anyway.
 Before that, :func:`check_file` refuses (in one line, within seconds, without
 touching it) a file MLflow could not use: a folder, a file that is not SQLite,
 an SQLite file that is not an MLflow store, or a store of another schema.
@@ -56,7 +60,9 @@ def check_file(uri: str, db: Path) -> None:
     if header != SQLITE_HEADER:
         raise _invalid(uri, f"{str(db)!r} is not an SQLite file; move it away or choose another")
     try:
-        con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        # Read only, on a read-write connection: a read-only one leaves a WAL store's
+        # -wal and -shm files behind; the last connection to close removes them.
+        con = sqlite3.connect(db, timeout=5)
         try:
             tables = {row[0] for row in con.execute("select name from sqlite_master")}
             found = None
@@ -102,9 +108,28 @@ def _temporary(db: Path) -> Path:
 
 
 def create(uri: str, db: Path) -> None:
-    """Make ``db`` a complete MLflow store, if it is not one yet (safe under races and kills)."""
-    if db.exists() and db.stat().st_size > 0:
-        return
+    """Make ``db`` a complete MLflow store in WAL mode, if it is not one yet (safe under
+    races and kills); switch an older store to WAL when no other process holds it."""
+    if not (db.exists() and db.stat().st_size > 0):
+        _create(db)
+    _write_ahead_log(db)
+
+
+def _write_ahead_log(db: Path) -> None:
+    """Journal ``db`` in WAL mode. The switch needs the file to itself: while another
+    process uses it, the store stays in its old mode (slower, as correct)."""
+    try:
+        con = sqlite3.connect(db, timeout=0.1)
+        try:
+            if con.execute("pragma journal_mode").fetchone()[0] != "wal":
+                con.execute("pragma journal_mode=wal")
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        pass  # locked by another process: try again next time
+
+
+def _create(db: Path) -> None:
     with _locked(db.parent):
         if db.exists() and db.stat().st_size > 0:
             return  # another process created it while this one waited
@@ -120,6 +145,7 @@ def create(uri: str, db: Path) -> None:
             store.engine.dispose()
             # MLflow (since 3.8 or so) caches an engine per URI: forget the temporary file's
             getattr(SqlAlchemyStore, "_engine_map", {}).pop(tmp_uri, None)
+            _write_ahead_log(tmp)  # before the store is in place: no other process has it
             os.replace(tmp, db)
         finally:
             tmp.unlink(missing_ok=True)
