@@ -4,13 +4,19 @@
   choices, validate every job), in process; and the whole command with one
   training step per job and nothing recorded;
 - a 2,000-job sweep whose last job has a bad seed (``seed=0,1,...,1998,-1``):
-  time until the command refuses it (exit code 2, nothing written).
+  time until the command refuses it (exit code 2, nothing written);
+- a 2,000-job sweep of tiny networks (100 steps each), tracked in a fresh SQLite
+  store without figures: when its launch starts (after planning and validation),
+  when its last run ends, when the command ends (after the sweep's report), and
+  the runs recorded per second after validation.
 
-    python -m benchmarks.bench_sweep
+    python -m benchmarks.bench_sweep [--tracked-jobs 2000]
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import subprocess
 import sys
 import tempfile
@@ -51,7 +57,46 @@ def plan_time(*arguments: str) -> tuple[float, int]:
         return time.perf_counter() - start, len(jobs)
 
 
+def tracked_sweep(jobs: int) -> None:
+    """The tiny tracked sweep, timed by the moments its output lines appear."""
+    args = ["-m", f"seed=range({jobs})", "train.iterations=100", "tracking.figures=false"]
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(BIN / "shallownet"), *args],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        launched = last_run = math.nan
+        finished = 0
+        for line in proc.stdout:
+            now = time.perf_counter() - start
+            if "Launching" in line:
+                launched = now
+            elif ": FINISHED, final cost" in line:
+                finished, last_run = finished + 1, now
+        assert proc.wait() == 0
+        end = time.perf_counter() - start
+    assert finished == jobs, finished
+    command_line = f"shallownet {' '.join(args)}"
+    print(f"\n{jobs}-job sweep, 100 steps each, tracked (no figures): `{command_line}`\n")
+    print("| | seconds from the start |\n|---|---|")
+    print(f"| launch (planned and validated) | {launched:.1f} |")
+    print(f"| last run ended | {last_run:.1f} |")
+    print(f"| command ended (after the sweep's report) | {end:.1f} |")
+    print(
+        f"\nruns per second after validation: {jobs / (last_run - launched):.1f} to the last "
+        f"run, {jobs / (end - launched):.1f} with the report"
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tracked-jobs", type=int, default=2000)
+    args = parser.parse_args()
     print(f"sweep start-up; {machine()}\n")
     print("| | jobs | seconds | |\n|---|---|---|---|")
     seconds, n = plan_time("experiment=main")
@@ -76,6 +121,7 @@ def main() -> None:
         f"| shallownet -m experiment=main, 1 step per job | {n} | {seconds:.2f} | "
         f"whole command: start-up, plan, launch, train, untracked |"
     )
+    tracked_sweep(args.tracked_jobs)
 
 
 if __name__ == "__main__":

@@ -83,23 +83,31 @@ class Job:
             config=_plain(cfg),
         )
 
-    def entry(self) -> dict[str, Any]:
-        """The job as plain data, for a batch config (see :func:`task`)."""
-        fields = asdict(self)
-        fields["overrides"] = list(self.overrides)
-        tracking = self.settings.tracking
-        fields["settings"] = json.dumps(
-            {"record": dict(self.settings.record), "tracking": tracking and asdict(tracking)}
-        )
-        return fields
+    @staticmethod
+    def batch(jobs: Sequence[Job]) -> str:
+        """Jobs as one JSON text, for a batch config (``cfg.batch``, see :func:`task`):
+        one string node, where a list of configs would cost OmegaConf a node per value."""
+        entries = []
+        for job in jobs:
+            fields = asdict(job)
+            tracking = job.settings.tracking
+            fields["settings"] = {
+                "record": dict(job.settings.record),
+                "tracking": tracking and asdict(tracking),
+            }
+            entries.append(fields)
+        return json.dumps(entries)
 
     @classmethod
-    def from_entry(cls, entry: dict[str, Any]) -> Job:
-        saved = json.loads(entry["settings"])
-        tracking = saved["tracking"] and TrackingSettings(**saved["tracking"])
-        fields = {**entry, "overrides": tuple(entry["overrides"])}
-        fields["settings"] = Settings(saved["record"], tracking)
-        return cls(**fields)
+    def from_batch(cls, text: str) -> list[Job]:
+        jobs = []
+        for entry in json.loads(text):
+            saved = entry["settings"]
+            tracking = saved["tracking"] and TrackingSettings(**saved["tracking"])
+            fields = {**entry, "overrides": tuple(entry["overrides"])}
+            fields["settings"] = Settings(saved["record"], tracking)
+            jobs.append(cls(**fields))
+        return jobs
 
 
 def task(cfg: DictConfig) -> float | list[float]:
@@ -110,9 +118,7 @@ def task(cfg: DictConfig) -> float | list[float]:
     import_plugin_modules()
     store_configs()
     if "batch" in cfg:
-        entries = OmegaConf.to_container(cfg.batch)
-        assert isinstance(entries, list)
-        return run([Job.from_entry(entry) for entry in entries])
+        return run(Job.from_batch(cfg.batch))
     return run([Job.from_hydra(cfg, HydraConfig.get())])[0]
 
 

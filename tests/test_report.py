@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from shallownet.report import (
     comparison,
+    frames,
     load_sweep,
     per_run,
     readable,
@@ -205,6 +206,26 @@ def test_report_of_a_recorded_sweep(
     assert list(pd.read_csv(tmp_path / "table.csv")["init"]) == ["zeros", "large"]
     for name in ("cost_curves.png", "summary.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_curves_are_read_at_once_from_a_database_as_run_by_run(
+    recorded_sweep: RecordedSweep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The histories of a sweep's runs in a few queries on an SQL store, the same frame
+    as one get_metric_history call per run (what a tracking server gets)."""
+    client = MlflowClient(recorded_sweep.uri)
+    run_ids = list(reversed(load_sweep(recorded_sweep.uri).runs["run_id"]))
+    monkeypatch.setattr(frames, "HISTORY_CHUNK", 3)  # 4 runs: two queries
+    at_once = frames.histories_at_once(client, run_ids, "distinct_units")
+    assert at_once is not None
+    assert len(at_once) == 4 * 4  # steps 0, 10, 20, 29 of each run
+    bulk = frames.curves_frame(client, run_ids, "distinct_units")
+    monkeypatch.setattr(frames, "histories_at_once", lambda *args: None)
+    one_by_one = frames.curves_frame(client, run_ids, "distinct_units")
+    pd.testing.assert_frame_equal(bulk, one_by_one)
+    assert list(bulk["run_id"].unique()) == run_ids
+    assert list(bulk["step"][:4]) == [0, 10, 20, 29]
+    assert set(bulk["value"]) == {1.0, 4.0}  # zeros: 1 distinct unit; large: 4
 
 
 def test_figures_name_every_colour_beside_the_curves() -> None:

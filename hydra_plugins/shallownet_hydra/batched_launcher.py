@@ -4,7 +4,7 @@ Jobs whose settings records differ only in seed, initializer and learning rate
 (equal ``Settings.batch_key()``) form a group. Each group goes to the real
 task function, :func:`shallownet.task.task`, through Hydra's ``run_job``, as
 Hydra's joblib launcher runs one job: the group's config lists its jobs
-(``cfg.batch``: each job's validated settings record, run name and folder), and
+(``cfg.batch``: each job's validated settings record, run name and folder, as JSON), and
 the task trains them stacked on a leading batch axis and records each one.
 
 Every job still gets its own output folder with its ``.hydra/config.yaml`` and
@@ -199,12 +199,14 @@ class BatchedLauncher(Launcher):
 
     def _group_config(self, n: int, batch: Sequence[Any]) -> DictConfig:
         """The config ``run_job`` gets for a group: Hydra's node, and the jobs in ``batch``."""
+        from shallownet.task import Job
+
         assert self.config is not None
         config = copy.deepcopy(self.config)  # Hydra's node, typed, with its ${now:...} cache
         with open_dict(config):
             for key in [str(k) for k in config if k != "hydra"]:
                 del config[key]
-            config.batch = [job.entry() for job in batch]
+            config.batch = Job.batch(batch)
             config.hydra.job.num = n
             config.hydra.job.id = f"batch_{n}"
             config.hydra.sweep.subdir = f"batches/{n}"

@@ -133,13 +133,46 @@ def swept_keys(parent: Run, runs: pd.DataFrame) -> list[str]:
 
 
 def curves_frame(client: MlflowClient, run_ids: list[str], metric: str = "cost") -> pd.DataFrame:
-    """One row per run × step: ``run_id``, ``step``, ``value`` of a metric's history."""
-    rows = [
-        (run_id, m.step, m.value)
-        for run_id in run_ids
-        for m in client.get_metric_history(run_id, metric)
-    ]
-    return pd.DataFrame(rows, columns=["run_id", "step", "value"])
+    """One row per run × step: ``run_id``, ``step``, ``value`` of a metric's history,
+    runs in the order given, steps ascending."""
+    rows = histories_at_once(client, run_ids, metric)
+    if rows is None:  # a tracking server: one request per run
+        rows = [
+            (run_id, m.step, m.value)
+            for run_id in run_ids
+            for m in client.get_metric_history(run_id, metric)
+        ]
+    frame = pd.DataFrame(rows, columns=["run_id", "step", "value"])
+    position = frame["run_id"].map({run_id: k for k, run_id in enumerate(run_ids)})
+    return (
+        frame.assign(position=position)
+        .sort_values(["position", "step"], kind="stable")
+        .drop(columns="position")
+        .reset_index(drop=True)
+    )
+
+
+HISTORY_CHUNK = 500  # run ids per query (SQLite allows 999 bound parameters before 3.32)
+
+
+def histories_at_once(
+    client: MlflowClient, run_ids: list[str], metric: str
+) -> list[tuple[str, int, float]] | None:
+    """A metric's history of many runs in a few queries, where the store is a database
+    (MLflow's SQL store reads them for its UI's charts; its client has no such call, and
+    one call per run costs about 10 ms: 20 s for a sweep of 2,000 runs). None for other
+    stores."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if not isinstance(store, SqlAlchemyStore):
+        return None
+    rows = []
+    for start in range(0, len(run_ids), HISTORY_CHUNK):
+        chunk = run_ids[start : start + HISTORY_CHUNK]
+        found = store.get_metric_history_bulk(chunk, metric, max_results=2**62)  # type: ignore[no-untyped-call]
+        rows += [(m.run_id, m.step, m.value) for m in found]
+    return rows
 
 
 def layer_curves(client: MlflowClient, runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
