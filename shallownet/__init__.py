@@ -23,12 +23,14 @@ from .gradcheck import gradient_check
 from .initializers import initializers
 from .network import Network
 from .registry import PluginError, Registry, UnknownPluginError
-from .train import Callback, History, TrainState, train, train_batch
+from .train import BatchCallback, BatchState, Callback, History, TrainState, train, train_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "BatchCallback",
+    "BatchState",
     "Callback",
     "History",
     "Network",
