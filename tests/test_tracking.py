@@ -401,3 +401,38 @@ def test_without_saved_views_the_sweep_prints_a_plain_link(
     )
     tags = client.get_experiment(experiment_id).tags
     assert not [key for key in tags if key.startswith("mlflow.sharedViewState.")]
+
+
+def test_a_long_curve_and_the_description_reach_the_store_in_fewest_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,500 buffered points and the run's description: three log_batch calls under
+    MLflow's limit of 1,000 entities per call, every point stored once, the tag with
+    the last call."""
+    from mlflow.entities import Metric, RunTag
+
+    from shallownet.tracking.run import NOTE_TAG, MlflowMetrics
+    from shallownet.tracking.sqlite import create
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    create(uri, db)
+    client = MlflowClient(uri)
+    run_id = client.create_run("0").info.run_id
+    calls: list[tuple[int, int]] = []
+    log_batch = client.log_batch
+
+    def counted(run_id: str, metrics: list[Metric], tags: list[RunTag]) -> None:
+        calls.append((len(metrics), len(tags)))
+        log_batch(run_id, metrics=metrics, tags=tags)
+
+    monkeypatch.setattr(client, "log_batch", counted)
+    metrics = MlflowMetrics(client, run_id, every=1)
+    metrics.add(Metric("cost", 1.0 / (step + 1), 0, step) for step in range(2500))
+    metrics.flush(tags=[RunTag(NOTE_TAG, "a description")])
+    assert calls == [(999, 0), (999, 0), (502, 1)]
+    history = client.get_metric_history(run_id, "cost")
+    assert sorted(m.step for m in history) == list(range(2500))
+    assert client.get_run(run_id).data.tags[NOTE_TAG] == "a description"
+    metrics.flush()  # nothing buffered: no call
+    assert len(calls) == 3
