@@ -241,7 +241,7 @@ def test_an_older_store_switches_to_wal_once_no_other_process_holds_it(tmp_path:
     uri, db = _store(tmp_path)
     con = sqlite3.connect(db)
     con.execute("pragma journal_mode=delete")
-    con.execute("begin exclusive")  # another process writing: the switch waits
+    con.execute("begin exclusive")  # another writer holds it: the switch gives up (0.1 s)
     try:
         create(uri, db)
     finally:
