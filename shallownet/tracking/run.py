@@ -121,10 +121,12 @@ class MlflowMetrics(Callback):
         if math.isfinite(history.final_cost):
             now = int(time.time() * 1000)
             steps = len(history.cost)
-            self._buffer += [
-                Metric("cost", history.final_cost, now, steps),
-                Metric("final_cost", history.final_cost, now, steps),
-            ]
+            self.add(
+                [
+                    Metric("cost", history.final_cost, now, steps),
+                    Metric("final_cost", history.final_cost, now, steps),
+                ]
+            )
         # Written by TrackedRun.finish: a store that fails here fails the job's record
         # (FAILED with the reason), not its training.
 
