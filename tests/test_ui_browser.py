@@ -78,6 +78,10 @@ def test_the_printed_url_opens_the_sweep_grouped(tmp_path: Path) -> None:
             cost = page.get_by_text(f"{GROUPS[0]} (cost)", exact=True)
             expect(cost).to_be_visible(timeout=30_000)
             card = cost.locator("xpath=ancestor::*[.//*[contains(@class,'js-plotly-plot')]][1]")
+            # the curves are drawn once their histories have loaded: a band per group
+            band = card.locator("path.js-fill").nth(len(GROUPS) - 1)
+            expect(band).to_be_attached(timeout=30_000)
+            expect(page.get_by_text(f"Group: {GROUPS[0]}", exact=True)).to_be_visible()
             if page.get_by_role("button", name="Close").count():
                 page.get_by_role("button", name="Close").first.click()  # the assistant panel
             page.screenshot(path=SHOTS / "1-view-charts.png")
