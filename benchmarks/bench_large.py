@@ -1,8 +1,14 @@
 """Large data: 784 inputs, 128 hidden units, 60,000 examples (synthetic), tanh.
 Time per iteration vs the matrix-multiply bound measured on this machine
-(the two big products of an iteration, W1 @ X and dZ1 @ Xᵀ, timed alone).
+(the two big products of an iteration, W1 @ X and dZ1 @ Xᵀ, timed alone),
+each case in turn, so that the machine's drift within the run slows all alike.
 
-    python benchmarks/bench_large.py [--iterations 5] [--repeats 3]
+    python -m benchmarks.bench_large [--iterations 5] [--repeats 5]
+
+shallownet trains such a network on its fused passes (``shallownet.fused``: buffers
+kept across steps, elementwise work in one thread per core); the course passes
+column times the same training on ``shallownet.network``'s passes, as below
+``fused.MIN_SIZE``.
 
 Set nothing special; where OPENBLAS_CORETYPE is set for old OpenBLAS builds,
 run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE` to measure a current numpy.
@@ -15,13 +21,14 @@ import argparse
 import numpy as np
 
 import shallownet as sn
-from benchmarks.common import machine, median_time
+from benchmarks.common import machine, median_times
+from shallownet import fused
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--examples", type=int, default=60_000)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -39,9 +46,10 @@ def main() -> None:
         blas = "threadpoolctl not installed"
     print(f"large data: n_x={n_x}, n_h={n_h}, m={m}, tanh; {machine()}; BLAS: {blas}\n")
     print(
-        "| dtype | shallownet (s/iter) | matmul bound (s/iter) | ratio | GFLOP/s in the products |"
+        "| dtype | shallownet (s/iter) | matmul bound (s/iter) | ratio | GFLOP/s in the products "
+        "| course passes (s/iter) | their ratio |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for dtype in (np.float64, np.float32):
         X = X64.astype(dtype)
         W1 = (rng.standard_normal((n_h, n_x)) * np.sqrt(1 / n_x)).astype(dtype)
@@ -51,17 +59,28 @@ def main() -> None:
             W1 @ X  # forward: Z1 = W1 X + b1
             dZ1 @ X.mT  # backward: dW1 = dZ1 Xᵀ / m
 
-        bound = median_time(products, args.repeats)
-
         def framework(X: np.ndarray = X, dtype: type = dtype) -> None:
             net = sn.Network(n_x, [n_h], "tanh", "xavier", seed=0, dtype=dtype)
             sn.train(net, X, Y.astype(dtype), 0.1, args.iterations)
 
-        per_iter = median_time(framework, args.repeats) / args.iterations
+        def course_passes() -> None:
+            threshold, fused.MIN_SIZE = fused.MIN_SIZE, n_h * m + 1  # below it: the course's
+            try:
+                framework()
+            finally:
+                fused.MIN_SIZE = threshold
+
+        times = median_times(
+            {"bound": products, "shallownet": framework, "course": course_passes}, args.repeats
+        )
+        bound = times["bound"]
+        per_iter = times["shallownet"] / args.iterations
+        course = times["course"] / args.iterations
         gflops = 2 * 2 * n_h * n_x * m / bound / 1e9
         name = np.dtype(dtype).name
         print(
-            f"| {name} | {per_iter:.4f} | {bound:.4f} | {per_iter / bound:.2f}x | {gflops:.1f} |"
+            f"| {name} | {per_iter:.4f} | {bound:.4f} | {per_iter / bound:.2f}x | {gflops:.1f} "
+            f"| {course:.4f} | {course / bound:.2f}x |"
         )
 
 

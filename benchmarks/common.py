@@ -52,6 +52,23 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
     return statistics.median(times)
 
 
+def median_times(
+    cases: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall time of each case, run in turn (a, b, c, a, b, c, ...) so that a
+    machine whose speed drifts within the run slows every case alike."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def table(rows: list[tuple[str, float, str]], reference: str, unit: str = "s") -> str:
     """A Markdown table: name, median time, ratio to the reference row, note."""
     ref = {name: t for name, t, _ in rows}[reference]

@@ -15,6 +15,10 @@ diagnostics computed on the stacked arrays cost one numpy pass for K networks.
 Each network keeps its own :class:`History`, callbacks and fate: one whose
 cost turns non-finite is frozen at that step and marked FAILED; the others
 carry on.
+
+The passes are :mod:`shallownet.network`'s; on large data (a hidden layer of a
+million numbers or more) the same passes fused in :mod:`shallownet.fused`, which
+keep their arrays from step to step and spread the elementwise work over the cores.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import fused
 from .batch import check_compatible, member_view, stack, unstack
 from .network import Array, Network, Params, backward, cost, forward
 
@@ -106,7 +111,10 @@ class History:
 
 @dataclass
 class TrainState:
-    """What a callback sees: the network and data, and the current step's numbers."""
+    """What a callback sees: the network and data, and the current step's numbers.
+
+    ``grads``, ``Z`` and ``A`` hold for the call: on large data (``shallownet.fused``)
+    the next step writes into the same arrays, so copy what you keep."""
 
     net: Network
     X: Array
@@ -283,12 +291,16 @@ def train_batch(
     period = reduce(math.gcd, everies) if everies else iterations
     last = iterations - 1
     alive = np.ones(K, dtype=bool)
+    # the course's passes; for large hidden layers the same passes, fused (shallownet.fused)
+    passes = fused.FusedPasses() if fused.pays_off(params, X.shape[-1]) else None
+    forward_pass = passes.forward if passes else forward
+    backward_pass = passes.backward if passes else backward
     all_alive = True
 
     # Overflow and nan are handled explicitly below: they mark a network FAILED.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(iterations):
-            Z, A = forward(params, X, g)
+            Z, A = forward_pass(params, X, g)
             J = cost(Z[-1], Y)  # a scalar for one network, shape (K,) for a stack
             finite = np.isfinite(J)
             if not (finite.all() if stacked else finite):
@@ -299,7 +311,7 @@ def train_batch(
                 if not alive.any():
                     break
             cost_at_step[i] = J
-            grads = backward(params, Z, A, Y, g)
+            grads = backward_pass(params, Z, A, Y, g)
             if i % period == 0 or i == last:
                 members = list(range(K)) if all_alive else np.flatnonzero(alive).tolist()
                 due_batch = [cb for cb in batch_callbacks if i % cb.every == 0 or i == last]
@@ -323,7 +335,7 @@ def train_batch(
                 for key, value in params.items():
                     value[alive] -= rates[alive] * grads["d" + key][alive]
 
-        Z, _ = forward(params, X, g)
+        Z, _ = forward_pass(params, X, g)
         final = np.reshape(cost(Z[-1], Y), K)
     if stacked:
         unstack(nets)
