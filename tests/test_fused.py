@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Mapping
 
 import numpy as np
@@ -105,6 +106,23 @@ def test_the_threads_keep_the_callers_errstate() -> None:
         fused._in_blocks(overflow, big, block=400)  # a warning would be an error here
     with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
         fused._in_blocks(overflow, big, block=400)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_process_trains_on_the_fused_passes_with_threads_of_its_own() -> None:
+    X, Y = _data(2, 2**16)
+    sn.train(sn.Network(2, [16], "tanh", "xavier", seed=0), X, Y, 1.0, 2)  # the pool starts
+    child = multiprocessing.get_context("fork").Process(target=_train_large, args=(X, Y))
+    child.start()
+    child.join(timeout=60)  # without a pool of its own, the child would wait forever
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+
+
+def _train_large(X: Array, Y: Array) -> None:
+    history = sn.train(sn.Network(2, [16], "tanh", "xavier", seed=0), X, Y, 1.0, 2)
+    assert history.status == "FINISHED"
 
 
 def test_the_fused_passes_are_taken_from_a_million_hidden_activations() -> None:
