@@ -12,7 +12,10 @@ inside it, whereas the matrix products already use every core (BLAS).
 Every activation is elementwise (``shallownet.activations``), so a block of
 columns gives exactly the values the whole array gives. The products and the
 sums over examples (``db``) are computed whole, as in the course's passes, so
-the gradients are the same bit for bit (``tests/test_fused.py``).
+the gradients are the same bit for bit (``tests/test_fused.py``), for every
+activation that keeps its input's dtype, as the registered ones do (one that returns
+float64 for a float32 network is cast back to float32 here, where the course's passes
+would carry on in float64).
 
 :func:`shallownet.train.train_batch` uses these passes when a hidden layer holds
 at least :data:`MIN_SIZE` numbers, and :mod:`shallownet.network`'s below that.
