@@ -35,7 +35,7 @@ def record_runs(uri: str, runs: int, name: str) -> dict[str, float]:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from shallownet.tracking.run import NOTE_TAG
+    from shallownet.vocabulary import NOTE_TAG
 
     spent = dict.fromkeys(CALLS, 0.0)
 

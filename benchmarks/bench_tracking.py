@@ -19,10 +19,12 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine, median_time, table
-from shallownet.config import Settings, store_configs
-from shallownet.job import validate
-from shallownet.task import Job, run
+from shallownet.config import store_configs
+from shallownet.job import Job
+from shallownet.lifecycle import run
+from shallownet.settings import Settings
 from shallownet.tracking.store import prepare
+from shallownet.validate import validate
 
 
 def settings(folder: Path, *overrides: str) -> Settings:
@@ -36,7 +38,7 @@ def settings(folder: Path, *overrides: str) -> Settings:
 
 
 def one_run(s: Settings, folder: Path) -> None:
-    """One job through the lifecycle every launcher uses (shallownet.task.run)."""
+    """One job through the lifecycle every launcher uses (shallownet.lifecycle.run)."""
     job = Job(s, "bench", (), 0, False, str(folder), str(folder), {})
     run([job])
 

@@ -17,7 +17,6 @@ on stderr and exit code 2; nothing is written.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -25,10 +24,11 @@ import hydra
 from omegaconf import DictConfig
 
 from . import interrupts
-from .config import store_configs
-from .errors import USER_ERRORS, Abort, RunFailed, StoreFailed, one_line
+from .config import CONFIG_GROUPS, store_configs
+from .errors import Abort, RunFailed, StoreFailed, causes
+from .lifecycle import task
+from .messages import USER_ERRORS, one_line
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
-from .task import task
 
 
 def register_plugins() -> None:
@@ -49,7 +49,7 @@ def register_plugins() -> None:
 
 @hydra.main(config_path="pkg://shallownet.conf", config_name="config", version_base="1.3")
 def app(cfg: DictConfig) -> float | list[float]:
-    """The Hydra task: one job, or a batch of jobs (see shallownet.task)."""
+    """The Hydra task: one job, or a batch of jobs (see shallownet.lifecycle)."""
     return task(cfg)
 
 
@@ -89,12 +89,10 @@ def main() -> None:
     except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
         if user_wants_traces:
             raise
-        if str(exc).startswith("Config group override must be"):
+        if isinstance(exc, ValueError) and (typed := _group_set_to_null(sys.argv[1:])):
             # Hydra's composition refuses ``activation=null`` in words that name no field
-            typed = [a for a in sys.argv[1:] if a.partition("=")[2] in ("null", "~")]
-            key = typed[0] if typed else "a config group"
             print(
-                f"shallownet: error: {key} is invalid: a config group needs one of its "
+                f"shallownet: error: {typed} is invalid: a config group needs one of its "
                 f"options; see shallownet --help",
                 file=sys.stderr,
             )
@@ -107,19 +105,22 @@ def main() -> None:
         sys.exit(1)
 
 
+def _group_set_to_null(arguments: list[str]) -> str | None:
+    """The first override that sets a config group of its own to null (``activation=null``)."""
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key.lstrip("+~") in CONFIG_GROUPS and value in ("null", "~"):
+            return argument
+    return None
+
+
 def _root_cause(exc: BaseException) -> str:
     """An unexpected exception in a line: the innermost cause says what happened
     (``OperationalError: database or disk is full`` under MLflow's and SQLAlchemy's)."""
-    root = exc
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    *_, root = causes(exc)
     text = f"{type(exc).__name__}: {one_line(exc)}"
     if root is not exc:
         text += f" (caused by {type(root).__name__}: {one_line(root)})"
-    else:  # from a worker, the chain is text: SQLAlchemy names the database's own error
-        found = re.search(r"^\((?:\w+\.)*\w+(?:Error|Exception)\) .*$", str(exc), re.MULTILINE)
-        if found and found[0] not in text:
-            text += f" ({found[0]})"
     return text
 
 

@@ -1,31 +1,28 @@
-"""User errors, reported in one line: the field, the bad value, what is allowed."""
+"""The errors shallownet raises for what a user asked: one line naming the field, the bad
+value and what is allowed. Plain Python (no Hydra): the command line formats Hydra's own
+errors beside these (:mod:`shallownet.messages`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-from hydra.errors import (
-    CompactHydraException,
-    InstantiationException,
-    MissingConfigException,
-    OverrideParseException,
-)
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
-
-from .plugin_modules import ENV_VAR, PluginModuleError
+from .plugin_modules import PluginModuleError
 from .registry import PluginError
 
 
-class ConfigError(CompactHydraException):
+class UserError(Exception):
+    """A mistake in what the user asked for, reported in one line."""
+
+
+class ConfigError(UserError):
     """A user error in the configuration."""
 
 
-class RunFailed(CompactHydraException):
+class RunFailed(UserError):
     """A single run failed after it started (its MLflow run is marked FAILED)."""
 
 
-class StoreFailed(CompactHydraException):
+class StoreFailed(UserError):
     """The tracking store stopped taking writes during a command (full disk, server gone)."""
 
 
@@ -37,42 +34,21 @@ class Abort(BaseException):
     """
 
 
-USER_ERRORS = (CompactHydraException, PluginError, PluginModuleError)
+# shallownet's own user errors (Hydra's are added by the command line: shallownet.messages)
+USER_ERRORS: tuple[type[Exception], ...] = (UserError, PluginError, PluginModuleError)
 
 
-def one_line(exc: BaseException) -> str:
-    """A user error as one line naming the field, the value and what is allowed."""
-    if (
-        isinstance(exc, MissingConfigException)
-        and exc.missing_cfg_file
-        and exc.options is not None
-    ):
-        group, _, value = exc.missing_cfg_file.rpartition("/")
-        hint = ""
-        if group in ("init", "activation", "data"):
-            hint = f"; a plugin of your own? name its module in {ENV_VAR}"
-        options = ", ".join(sorted(exc.options))
-        return f"{group}={value!r} is invalid: unknown option; choose from {options}{hint}"
-    cause = exc.__cause__
-    if isinstance(exc, InstantiationException) and isinstance(cause, USER_ERRORS):
-        return one_line(cause)  # a plugin (the launcher, say) refused its parameters
-    full_key = getattr(cause, "full_key", None)
-    if isinstance(cause, OmegaConfBaseException) and full_key:
-        reason = str(getattr(cause, "msg", cause)).splitlines()[0]
-        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
-            reason += "; see shallownet --help for the keys you can set"
-        return f"{full_key}: {reason}"
+def first_line(exc: BaseException) -> str:
+    """An error's first non-blank line (its type's name if it has no text)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0] if lines else type(exc).__name__
-    if isinstance(exc, OverrideParseException):
-        return f"malformed override {exc.override!r}: {first}; see shallownet --help"
-    return first
+    return lines[0] if lines else type(exc).__name__
 
 
-@contextmanager
-def abort_on_user_error() -> Iterator[None]:
-    """In a Hydra callback: turn a user error into :class:`Abort` so the command stops."""
-    try:
-        yield
-    except USER_ERRORS as exc:
-        raise Abort(one_line(exc)) from exc
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it, explicitly or while handling it, innermost last."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

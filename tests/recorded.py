@@ -8,10 +8,13 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from shallownet.config import Settings, store_configs
-from shallownet.job import validate
-from shallownet.task import Job, run
-from shallownet.tracking.sweep import parent_run
+from shallownet.config import store_configs
+from shallownet.job import Job
+from shallownet.lifecycle import run
+from shallownet.report.write import attach_report
+from shallownet.settings import Settings
+from shallownet.tracking.parent import parent_run
+from shallownet.validate import validate
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ def record_sweep(folder: Path, *fixed: str) -> RecordedSweep:
     assert tracking is not None
     axes = {"init": "zeros,large", "seed": "0,1"}
     name = "init=zeros,large seed=0,1"
-    with parent_run(tracking, name, axes, {}, jobs, group_keys=["init"]) as parent_id:
+    with parent_run(
+        tracking, name, axes, str(folder), jobs, group_keys=["init"], report=attach_report
+    ) as parent:
+        jobs = [job.in_sweep(*parent) for job in jobs]
         costs = run(jobs)  # trained together: same shapes, differing in init and seed
-    return RecordedSweep(uri, parent_id, jobs, costs)
+    return RecordedSweep(uri, parent[0], jobs, costs)

@@ -24,8 +24,9 @@ from mlflow.tracking import MlflowClient
 import shallownet as sn
 from shallownet.cli import register_plugins
 from shallownet.config import store_configs
-from shallownet.errors import USER_ERRORS, one_line
-from shallownet.sweep import check_run, plan
+from shallownet.messages import USER_ERRORS, one_line
+from shallownet.sweep import plan
+from shallownet.validate import check_run
 
 from .cli_helpers import REPO, run_cli, written
 

@@ -15,12 +15,15 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import shallownet as sn
-from shallownet.config import ModelConfig, Settings, TrainConfig, store_configs, text
+import shallownet.settings
+from shallownet.config import store_configs
 from shallownet.errors import ConfigError
-from shallownet.job import validate
 from shallownet.network import Array
 from shallownet.plugin_modules import import_plugin_modules
+from shallownet.schema import ModelConfig, TrainConfig
+from shallownet.settings import Settings, text
 from shallownet.sweep import plan
+from shallownet.validate import validate
 
 from .cli_helpers import CUSTOM_PLUGINS
 
@@ -118,7 +121,7 @@ def test_a_plugin_registered_later_becomes_an_option() -> None:
     GlobalHydra.instance().clear()
     with initialize_config_module("shallownet.conf", version_base="1.3"):
         s = _settings("init=ones_for_test", "init.value=0.5")
-    assert s.init == sn.config.Choice("ones_for_test", {"value": 0.5})
+    assert s.init == sn.settings.Choice("ones_for_test", {"value": 0.5})
     sn.initializers.unregister("ones_for_test")
     store_configs()  # the option goes with the plugin
     assert "ones_for_test.yaml" not in ConfigStore.instance().repo["init"]

@@ -260,7 +260,7 @@ def test_figures_name_every_colour_beside_the_curves() -> None:
 def test_a_deeper_sweep_records_and_reports_each_layer(tmp_path: Path) -> None:
     """Networks of several hidden layers: per-layer summaries in the store, the per-run
     figure of layer distributions, and the report's per-layer table and figure."""
-    from shallownet.tracking.run import summary_names
+    from shallownet.vocabulary import summary_names
 
     from .recorded import record_sweep
 

@@ -17,16 +17,10 @@ from mlflow.tracking import MlflowClient
 
 from shallownet import interrupts
 from shallownet.errors import ConfigError
-from shallownet.tracking.owner import (
-    HOST_TAG,
-    PROCESS_TAG,
-    REASON_TAG,
-    alive,
-    end_vanished,
-    owner_tags,
-)
+from shallownet.tracking.owner import alive, end_vanished, owner_tags
 from shallownet.tracking.sqlite import _revisions, check_file, create
 from shallownet.tracking.store import check_reachable
+from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG
 
 
 def _store(folder: Path) -> tuple[str, Path]:
@@ -192,7 +186,7 @@ def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:
 
 
 def test_relative_sqlite_uris_name_a_file_where_the_command_runs(tmp_path: Path) -> None:
-    from shallownet.config import _absolute
+    from shallownet.settings import _absolute
 
     assert _absolute("sqlite:///runs/x.db", tmp_path) == f"sqlite:///{tmp_path}/runs/x.db"
     assert _absolute(None, tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"

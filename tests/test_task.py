@@ -1,4 +1,4 @@
-"""The job lifecycle (shallownet.task.run): jobs trained together, each failing alone."""
+"""The job lifecycle (shallownet.lifecycle.run): jobs trained together, each failing alone."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 import shallownet as sn
 from shallownet.config import store_configs
 from shallownet.errors import RunFailed
+from shallownet.job import Job
+from shallownet.lifecycle import run
 from shallownet.network import Array
-from shallownet.task import Job, run
 
 from .recorded import compose_settings
 

@@ -2,7 +2,7 @@
 
 Jobs whose settings records differ only in seed, initializer and learning rate
 (equal ``Settings.batch_key()``) form a group. Each group goes to the real
-task function, :func:`shallownet.task.task`, through Hydra's ``run_job``, as
+task function, :func:`shallownet.lifecycle.task`, through Hydra's ``run_job``, as
 Hydra's joblib launcher runs one job: the group's config lists its jobs
 (``cfg.batch``: each job's validated settings record, run name and folder, as JSON), and
 the task trains them stacked on a leading batch axis and records each one.
@@ -154,15 +154,15 @@ class BatchedLauncher(Launcher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         """For other sweepers: compose and validate these jobs, then launch them."""
-        from shallownet.sweep import Composer, jobs
+        from shallownet.compose import Composer, compose_jobs
 
         assert self.config is not None
         assert self.hydra_context is not None
         composer = Composer(self.config, self.hydra_context.config_loader)
-        return self.launch_jobs(jobs(composer, job_overrides, initial_job_idx))
+        return self.launch_jobs(compose_jobs(composer, job_overrides, initial_job_idx))
 
     def launch_jobs(self, jobs: Sequence[Any]) -> Sequence[JobReturn]:
-        """Launch validated jobs (:class:`shallownet.task.Job`), in groups trained together."""
+        """Launch validated jobs (:class:`shallownet.job.Job`), in groups trained together."""
         assert self.config is not None
         assert self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -199,14 +199,14 @@ class BatchedLauncher(Launcher):
 
     def _group_config(self, n: int, batch: Sequence[Any]) -> DictConfig:
         """The config ``run_job`` gets for a group: Hydra's node, and the jobs in ``batch``."""
-        from shallownet.task import Job
+        from shallownet.job import Job
 
         assert self.config is not None
         config = copy.deepcopy(self.config)  # Hydra's node, typed, with its ${now:...} cache
         with open_dict(config):
             for key in [str(k) for k in config if k != "hydra"]:
                 del config[key]
-            config.batch = Job.batch(batch)
+            config.batch = Job.to_json(batch)
             config.hydra.job.num = n
             config.hydra.job.id = f"batch_{n}"
             config.hydra.sweep.subdir = f"batches/{n}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from ..errors import USER_ERRORS, ConfigError, one_line
+from ..errors import USER_ERRORS, ConfigError, first_line
 from ..tracking.store import check_reachable, served, sqlite_path, ui_command
 from ..tracking.view import saved_url
 from .frames import load_sweep
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         check_reachable(args.tracking_uri)
         sweep = load_sweep(args.tracking_uri, args.experiment, args.parent_run_id)
     except USER_ERRORS as exc:
-        line = one_line(exc).replace("tracking.uri=", "--tracking-uri=", 1)  # as typed here
+        line = first_line(exc).replace("tracking.uri=", "--tracking-uri=", 1)  # as typed here
         print(f"shallownet-report: error: {line}", file=sys.stderr)
         sys.exit(2)
     out = args.out or Path("reports") / sweep.parent_id

@@ -24,13 +24,20 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..config import record_key
 from ..diagnostics import layer_suffix
 from ..errors import ConfigError
-from ..tracking.owner import REASON_TAG, end_vanished
-from ..tracking.run import CONFIG_HASH_TAG, PARENT_TAG
-from ..tracking.skip import newest_finished
-from ..tracking.sweep import JOBS_ARTIFACT
+from ..settings import record_key
+from ..tracking.owner import end_vanished
+from ..tracking.runs import newest_finished, newest_per_config, search
+from ..vocabulary import (
+    COST,
+    JOB_NUM_TAG,
+    JOBS_ARTIFACT,
+    PARENT_TAG,
+    REASON_TAG,
+    ROLE_TAG,
+    SWEEP_ROLE,
+)
 from .tables import groups, hidden_layers
 
 
@@ -84,7 +91,7 @@ def find_parent(client: MlflowClient, experiment_id: str, parent_id: str | None)
             run = client.get_run(parent_id)
         except MlflowException:
             run = None
-        if run is None or run.data.tags.get("shallownet.role") != "sweep":
+        if run is None or run.data.tags.get(ROLE_TAG) != SWEEP_ROLE:
             msg = (
                 f"--parent-run-id={parent_id!r} is invalid: no sweep's parent run has this id; "
                 f"omit it for the latest sweep"
@@ -93,7 +100,7 @@ def find_parent(client: MlflowClient, experiment_id: str, parent_id: str | None)
         return run
     parents = client.search_runs(
         [experiment_id],
-        filter_string="tags.`shallownet.role` = 'sweep'",
+        filter_string=f"tags.`{ROLE_TAG}` = '{SWEEP_ROLE}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -112,7 +119,7 @@ def runs_frame(children: list[Run]) -> pd.DataFrame:
             "run_name": run.info.run_name,
             "status": run.info.status,
             "failure_reason": run.data.tags.get(REASON_TAG),
-            "job_num": int(run.data.tags.get("shallownet.job_num", -1)),
+            "job_num": int(run.data.tags.get(JOB_NUM_TAG, -1)),
         }
         row.update(run.data.params)
         row.update(run.data.metrics)
@@ -132,7 +139,7 @@ def swept_keys(parent: Run, runs: pd.DataFrame) -> list[str]:
     return keys
 
 
-def curves_frame(client: MlflowClient, run_ids: list[str], metric: str = "cost") -> pd.DataFrame:
+def curves_frame(client: MlflowClient, run_ids: list[str], metric: str = COST) -> pd.DataFrame:
     """One row per run × step: ``run_id``, ``step``, ``value`` of a metric's history,
     runs in the order given, steps ascending."""
     rows = histories_at_once(client, run_ids, metric)
@@ -207,21 +214,12 @@ def planned_jobs(client: MlflowClient, parent: Run) -> list[dict[str, Any]] | No
 def _job_runs(client: MlflowClient, parent: Run) -> tuple[list[Run], list[str]]:
     """Each planned job's run (see the module's docstring), and the labels of jobs without."""
     experiment_id = parent.info.experiment_id
-    children = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=50_000,
-    )
+    where = f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'"
+    children = search(client, experiment_id, where, newest_first=True)
     planned = planned_jobs(client, parent)
     if planned is None:
         return children, []
-    best: dict[str, Run] = {}
-    for run in children:  # newest first: keep the newest FINISHED, else the newest
-        key = run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id)
-        kept = best.get(key)
-        if kept is None or (kept.info.status != "FINISHED" and run.info.status == "FINISHED"):
-            best[key] = run
+    best = newest_per_config(children, prefer_finished=True)
     found: list[Run] = []
     missing: list[str] = []
     for job in planned:

@@ -13,31 +13,9 @@ import numpy as np
 import pandas as pd
 
 from ..diagnostics import layer_suffix
+from ..vocabulary import LAYER_COLUMNS, REPORTED
 
 DEFAULT_THRESHOLD = 0.3
-
-# per-run column -> (heading, source column in the runs frame)
-SUMMARY = {
-    "final_cost": "final cost",
-    "train_accuracy": "train acc",
-    "test_accuracy": "test acc",
-    "steps_to_threshold": "steps to cost<{t}",
-    "distinct_units": "distinct units",
-    "fan_in_w2_init": "fan-in·w² @init",
-    "sat_frac_init": "sat frac @init",
-    "dead_frac_init": "dead frac @init",
-    "mean_gprime_init": "mean g' @init",
-}
-SOURCES = {
-    "final_cost": "final_cost",
-    "train_accuracy": "train_accuracy_final",
-    "test_accuracy": "test_accuracy_final",
-    "distinct_units": "distinct_units_final",
-    "fan_in_w2_init": "fan_in_w2_init",
-    "sat_frac_init": "sat_frac_init",
-    "dead_frac_init": "dead_frac_init",
-    "mean_gprime_init": "mean_gprime_init",
-}
 
 
 def steps_to_threshold(curves: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.Series:
@@ -52,8 +30,9 @@ def per_run(
 ) -> pd.DataFrame:
     """One row per run with the swept keys and the numbers the comparison summarizes."""
     out = runs[["run_id", *keys, "status"]].copy()
-    for name, source in SOURCES.items():
-        out[name] = pd.to_numeric(runs[source], errors="coerce") if source in runs else np.nan
+    for name, (_, source) in REPORTED.items():
+        if source is not None:
+            out[name] = pd.to_numeric(runs[source], errors="coerce") if source in runs else np.nan
     reached = steps_to_threshold(curves, threshold)
     out["steps_to_threshold"] = out["run_id"].map(reached)
     out["steps_recorded"] = out["run_id"].map(curves.groupby("run_id")["step"].max())
@@ -89,7 +68,7 @@ def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         row["failed"] = int((group["status"] == "FAILED").sum())
         row["killed"] = int(group["status"].isin(["KILLED", "RUNNING"]).sum())
         row["reached"] = int(finished["steps_to_threshold"].notna().sum())
-        for name in SUMMARY:
+        for name in REPORTED:
             if name == "steps_to_threshold":
                 values, row["steps_censored_at"] = _censored(finished)
                 _, low, high = spread(values)
@@ -159,7 +138,7 @@ def readable(
     out[f"reached cost<{threshold:g}"] = (
         table["reached"].astype(str) + "/" + table["finished"].astype(str)
     )
-    for name, heading in SUMMARY.items():
+    for name, (heading, _) in REPORTED.items():
         if table[f"{name}_median"].isna().all():
             continue
         integer = name in ("steps_to_threshold", "distinct_units")
@@ -175,20 +154,6 @@ def readable(
             )
         ]
     return out
-
-
-# per-layer table: heading -> the runs-frame column ({s}: the layer's metric suffix, {l}: its
-# number), as recorded for networks of several hidden layers (tracking/run.py)
-LAYER_COLUMNS = {
-    "fan-in·w² @init": "fan_in_w2{s}_init",
-    "act std @init": "act_std{s}_init",
-    "act std @final": "act_std{s}_final",
-    "sat frac @init": "sat_frac{s}_init",
-    "sat frac @final": "sat_frac{s}_final",
-    "dead frac @init": "dead_frac{s}_init",
-    "dead frac @final": "dead_frac{s}_final",
-    "grad norm W @init": "grad_norm/W{l}_init",
-}
 
 
 def hidden_layers(runs: pd.DataFrame) -> int:

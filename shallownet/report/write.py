@@ -9,8 +9,8 @@ from pathlib import Path
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
-from ..tracking.run import NOTE_TAG
-from ..tracking.store import retry
+from ..tracking.runs import retry
+from ..vocabulary import NOTE_TAG, REPORT_FOLDER
 from .figures import cost_grid, layer_grid, summary_chart
 from .frames import Sweep, load_sweep
 from .tables import DEFAULT_THRESHOLD, comparison, per_layer, per_run, readable, to_markdown
@@ -66,7 +66,7 @@ def attach(client: MlflowClient, sweep: Sweep, paths: dict[str, Path]) -> None:
     """The report's files as the parent run's ``report/`` artifacts, and its table as the
     parent's description (shown on the run's page in the MLflow UI)."""
     for path in paths.values():
-        retry(client.log_artifact, sweep.parent_id, str(path), "report")
+        retry(client.log_artifact, sweep.parent_id, str(path), REPORT_FOLDER)
     note = f"**{headline(sweep)}**\n\n{paths['table.md'].read_text()}"
     if sweep.unfinished:
         note += f"\n{incomplete(sweep)}\n"

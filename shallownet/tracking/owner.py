@@ -15,14 +15,10 @@ import os
 import socket
 from pathlib import Path
 
-from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
-from .store import retry
-
-HOST_TAG = "shallownet.host"
-PROCESS_TAG = "shallownet.process"
-REASON_TAG = "failure_reason"  # why a run ended FAILED or KILLED
+from ..vocabulary import HOST_TAG, PROCESS_TAG
+from .runs import end_run, search
 
 
 def _stat(pid: int) -> list[str]:
@@ -69,10 +65,8 @@ def alive(process: str) -> bool:
 
 def end_vanished(client: MlflowClient, experiment_id: str) -> int:
     """End KILLED the RUNNING runs of this host whose process is gone; return how many."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host()}'",
-        max_results=50_000,
+    runs = search(
+        client, experiment_id, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host()}'"
     )
     ended = 0
     for run in runs:
@@ -84,7 +78,6 @@ def end_vanished(client: MlflowClient, experiment_id: str) -> int:
             f"process vanished: {host()} pid {pid} ended without ending its run "
             f"(it was killed, or could not write to the store)"
         )
-        retry(client.log_batch, run.info.run_id, tags=[RunTag(REASON_TAG, reason)])
-        retry(client.set_terminated, run.info.run_id, "KILLED")
+        end_run(client, run.info.run_id, "KILLED", reason)
         ended += 1
     return ended

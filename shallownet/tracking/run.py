@@ -26,44 +26,24 @@ from mlflow.utils.validation import (
 )
 
 from .. import __version__, interrupts
-from ..config import Settings
-from ..diagnostics import layer_suffix
-from ..job import JobResult, describe
+from ..outcome import Outcome, describe
+from ..settings import Settings
 from ..train import Callback, TrainState
-from .owner import REASON_TAG, owner_tags
-from .store import prepare, retry
-
-PARENT_TAG = "mlflow.parentRunId"
-CONFIG_HASH_TAG = "shallownet.config_hash"
-# Diagnostics also recorded as one value at the first and last step (``sat_frac_init``, ...)
-SUMMARIZED = (
-    "sat_frac",
-    "dead_frac",
-    "mean_gprime",
-    "out_sat_frac",
-    "distinct_units",
-    "sym_rel_spread",
-    "fan_in_w2",
+from ..vocabulary import (
+    CONFIG_HASH_TAG,
+    COST,
+    FIGURES_FOLDER,
+    FINAL_COST,
+    GIT_COMMIT_TAG,
+    HISTORY_ARTIFACT,
+    NOTE_TAG,
+    PARENT_TAG,
+    VERSION_TAG,
+    summary_names,
 )
-# ... and, in a network of several hidden layers, these per layer (``sat_frac_h2_init``,
-# ``grad_norm/W1_init``, ...): how saturation and gradients differ with depth
-SUMMARIZED_PER_LAYER = ("sat_frac", "dead_frac", "mean_gprime", "act_std", "fan_in_w2")
-
-
-def summary_names(layers: int) -> list[str]:
-    """The diagnostics summarized at the first and last step in a network of ``layers``
-    layers (hidden layers and the output), first-layer names first."""
-    names = list(SUMMARIZED)
-    if layers > 2:
-        per_layer = [
-            f"{key}{layer_suffix(l)}" for l in range(1, layers) for key in SUMMARIZED_PER_LAYER
-        ]
-        names += [name for name in per_layer if name not in names]
-        names += [f"grad_norm/W{l}" for l in range(1, layers + 1)]
-    return names
-
-
-NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+from .owner import owner_tags
+from .runs import end_run, retry
+from .store import prepare
 
 
 @functools.cache  # the same for every job of a sweep
@@ -105,7 +85,7 @@ class MlflowMetrics(Callback):
         self._records_seen = len(records)
 
     def on_step(self, state: TrainState) -> None:
-        self._buffer.append(Metric("cost", state.cost, int(time.time() * 1000), state.step))
+        self._buffer.append(Metric(COST, state.cost, int(time.time() * 1000), state.step))
         self._collect(state)
         if time.monotonic() - self._last_flush > self.flush_seconds:
             with contextlib.suppress(Exception):  # the store broke: training goes on, the
@@ -123,8 +103,8 @@ class MlflowMetrics(Callback):
             steps = len(history.cost)
             self.add(
                 [
-                    Metric("cost", history.final_cost, now, steps),
-                    Metric("final_cost", history.final_cost, now, steps),
+                    Metric(COST, history.final_cost, now, steps),
+                    Metric(FINAL_COST, history.final_cost, now, steps),
                 ]
             )
         # Written by TrackedRun.finish: a store that fails here fails the job's record
@@ -159,23 +139,22 @@ class TrackedRun:
         run_name: str,
         tags: Mapping[str, str],
         launch_dir: Path,
-        parent: str | None = None,
     ) -> None:
         tracking = settings.tracking
         assert tracking is not None
         experiment_id = prepare(tracking)  # first: it creates the store safely
         self.client, self.settings = MlflowClient(tracking.uri), settings
         all_tags = {
-            "shallownet.version": __version__,
+            VERSION_TAG: __version__,
             CONFIG_HASH_TAG: settings.config_hash(),
             **owner_tags(),
             **tags,
         }
-        if parent is not None:
-            all_tags[PARENT_TAG] = parent
+        if tracking.parent_run_id is not None:
+            all_tags[PARENT_TAG] = tracking.parent_run_id
         commit = _git_commit(launch_dir)
         if commit:
-            all_tags["shallownet.git_commit"] = commit
+            all_tags[GIT_COMMIT_TAG] = commit
         run = retry(self.client.create_run, experiment_id, run_name=run_name, tags=all_tags)
         self.run_id: str = run.info.run_id
         self.ended = False  # set once the run has its final status
@@ -201,7 +180,7 @@ class TrackedRun:
         self.metrics = MlflowMetrics(self.client, self.run_id, self.settings.tracking.log_every)
         return self.metrics
 
-    def finish(self, result: JobResult, files: Mapping[str, str], title: str) -> str:
+    def finish(self, result: Outcome, files: Mapping[str, str], title: str) -> str:
         """Log the curves' last points, summary metrics and artifacts; end the run FINISHED
         or FAILED; return the status."""
         tracking = self.settings.tracking
@@ -225,7 +204,7 @@ class TrackedRun:
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            history.to_frame().to_csv(folder / "history.csv", float_format="%.9g")
+            history.to_frame().to_csv(folder / HISTORY_ARTIFACT, float_format="%.9g")
             for name, text in files.items():
                 (folder / name).write_text(text)
             X, Y = result.data.X, result.data.Y
@@ -233,14 +212,14 @@ class TrackedRun:
                 from ..figures import save_run_figures
 
                 save_run_figures(
-                    folder / "figures", result.net, result.initial, history, X, Y, title
+                    folder / FIGURES_FOLDER, result.net, result.initial, history, X, Y, title
                 )
             if tracking.graph and history.status == "FINISHED":
                 from ..graph import network_graph
                 from ..graph_figure import render
 
                 J, _ = network_graph(result.net, X, Y)  # at the last step's parameters
-                render(J, folder / "figures" / "computation_graph.svg")
+                render(J, folder / FIGURES_FOLDER / "computation_graph.svg")
             retry(self.client.log_artifacts, self.run_id, str(folder))
 
         if history.status == "FAILED":
@@ -267,6 +246,5 @@ class TrackedRun:
             self._end("KILLED", reason)
 
     def _end(self, status: str, reason: str) -> None:
-        retry(self.client.log_batch, self.run_id, tags=[RunTag(REASON_TAG, reason[:5000])])
-        retry(self.client.set_terminated, self.run_id, status)
+        end_run(self.client, self.run_id, status, reason)
         self.ended = True

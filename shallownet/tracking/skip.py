@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import math
 
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from ..config import TrackingSettings
-from .run import CONFIG_HASH_TAG
+from ..settings import TrackingSettings
+from .runs import newest_finished
 from .store import prepare
-
-
-def newest_finished(client: MlflowClient, experiment_id: str, config_hash: str) -> Run | None:
-    """The newest FINISHED run of this configuration in the experiment, if any."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=(
-            f"tags.`{CONFIG_HASH_TAG}` = '{config_hash}' and attributes.status = 'FINISHED'"
-        ),
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
 
 
 def find_finished(tracking: TrackingSettings, config_hash: str) -> tuple[str, float] | None:

@@ -1,77 +1,35 @@
-"""The MLflow store: reaching it, creating it once, and writing to it without losing data.
+"""The MLflow store: reaching it, and creating it (and the experiment) once.
 
 A fresh SQLite store raced by parallel jobs fails, so the launching process
-calls :func:`prepare` before any job starts. Writes go through :func:`retry`,
-which waits out SQLite's "database is locked" under concurrent writers.
+calls :func:`prepare` before any job starts. Writes go through
+:func:`shallownet.tracking.runs.retry`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import shlex
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..config import TrackingSettings
 from ..errors import ConfigError
+from ..settings import TrackingSettings
+from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
+from .owner import end_vanished
+from .runs import retry
 
-T = TypeVar("T")
 log = logging.getLogger("shallownet")
 
 # MLflow's own HTTP client retries a refused connection for minutes; the
 # reachability check below answers in seconds instead.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-
-
-def _is_transient(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in ("database is locked", "busy", "deadlock", "temporarily"))
-
-
-class StoreUnreachable(RuntimeError):
-    """The tracking server stopped answering earlier in this process: writes fail at once."""
-
-
-# Set once a write found the server gone (after MLflow's own HTTP retries): every later
-# write in this process fails at once instead of waiting out the retries again.
-_unreachable: str | None = None
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    text = str(exc)
-    return isinstance(exc, requests.ConnectionError) or any(
-        s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish")
-    )
-
-
-def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: object) -> T:
-    """Call an MLflow write, retrying with jittered exponential backoff on lock contention."""
-    global _unreachable
-    if _unreachable is not None:
-        raise StoreUnreachable(_unreachable)
-    for attempt in range(attempts):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if _is_unreachable(exc):
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                _unreachable = f"the tracking server stopped answering ({first[:200]})"
-                raise
-            if attempt == attempts - 1 or not _is_transient(exc):
-                raise
-            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-    msg = "retry() needs attempts >= 1"
-    raise ValueError(msg)
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -193,8 +151,6 @@ activation functions shape training of a small numpy network.
 - Status: FINISHED; FAILED or KILLED with the reason in the tag `failure_reason`.
 """
 
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow's UI opens the experiment on its runs
-EXPERIMENT_KIND = "custom_model_development"  # (not on its GenAI traces view)
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ``mlflow ui`` serves a local store
 
 
@@ -240,8 +196,6 @@ def _prepare(settings: TrackingSettings) -> str:
                 raise ConfigError(msg)
             experiment_id = str(found.experiment_id)
             _describe(client, experiment_id, found.tags)
-            from .owner import end_vanished
-
             if ended := end_vanished(client, experiment_id):
                 log.warning("shallownet: ended %d run(s) KILLED: their process vanished", ended)
             return experiment_id
@@ -252,7 +206,7 @@ def _prepare(settings: TrackingSettings) -> str:
         _describe(client, experiment_id, {})
         return experiment_id
     except MlflowException as exc:
-        if "already exists" in str(exc):  # created by a concurrent process meanwhile
+        if exc.error_code == "RESOURCE_ALREADY_EXISTS":  # a concurrent process created it
             found = client.get_experiment_by_name(settings.experiment)
             if found is not None:
                 return str(found.experiment_id)
@@ -262,7 +216,7 @@ def _prepare(settings: TrackingSettings) -> str:
 def _describe(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> None:
     """Give the experiment what it lacks of: its description, and the kind that makes
     MLflow's UI open it on its runs (not on its GenAI traces view)."""
-    wanted = {"mlflow.note.content": EXPERIMENT_NOTE, EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    wanted = {NOTE_TAG: EXPERIMENT_NOTE, EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
     for key, value in wanted.items():
         if key not in tags:
             retry(client.set_experiment_tag, experiment_id, key, value)

@@ -35,36 +35,19 @@ from urllib.parse import urlencode
 
 from mlflow.tracking import MlflowClient
 
-from ..config import text
-from .run import PARENT_TAG, summary_names
+from ..settings import text
+from ..vocabulary import (
+    COLUMNS,
+    CURVES,
+    FINER,
+    PARENT_TAG,
+    SHARE_TAG_PREFIX,
+    SUMMARIES,
+    summary_names,
+)
 from .store import served, ui_address
 
-SHARE_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow's experiment tag for a saved view
 DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
-
-# The curves in the order they tell the story: learning, symmetry, saturation, accuracy,
-# then each layer's gradient norm, then the finer diagnostics. Curves not listed (a
-# plugin's) follow, as MLflow adds them.
-CURVES = (
-    "cost",
-    "distinct_units",
-    "sat_frac",
-    "dead_frac",  # relu's, where it has one
-    "mean_gprime",
-    "train_accuracy",
-    "test_accuracy",
-)
-FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist", "act_mean", "act_std", "fan_in_w2")
-# One value per run: bars of the group averages, in a second section (collapsed).
-SUMMARIES = (
-    "final_cost",
-    "distinct_units_final",
-    "sat_frac_init",
-    "train_accuracy_final",
-    "test_accuracy_final",
-)
-# The table's columns after the swept params.
-COLUMNS = ("final_cost", "distinct_units_final", "sat_frac_init", "train_accuracy_final")
 
 # A run's group is the tag named after the swept keys (``init x activation``), valued by
 # their values (``small·tanh``): short enough for MLflow's run list and legends.
@@ -118,14 +101,6 @@ class Grouping:
     def group_id(self, label: str) -> str:
         """MLflow's id of the group of runs tagged ``label`` (it hashes this for a colour)."""
         return f"tag.{self.tag}.{label}"
-
-    def to_json(self) -> str:
-        return json.dumps({"keys": list(self.keys), "tag": self.tag})
-
-    @classmethod
-    def from_json(cls, blob: str) -> Grouping:
-        data = json.loads(blob)
-        return cls(tuple(data["keys"]), data["tag"])
 
 
 def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:

@@ -11,115 +11,46 @@ alone, with the reason on its run; an interrupt ends every open run KILLED.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from . import interrupts
-from . import job as steps
-from .config import Settings, TrackingSettings, store_configs
+from .config import store_configs
 from .errors import RunFailed
+from .job import Job
 from .network import Network
+from .outcome import Data, Outcome, build_network, diagnostics, load_data, outcome
 from .plugin_modules import import_plugin_modules
 from .progress import Progress
 from .train import Callback, train_batch
+from .validate import hydra_job
+from .vocabulary import (
+    CONFIG_ARTIFACT,
+    JOB_NUM_TAG,
+    OUTPUT_DIR_TAG,
+    OVERRIDES_ARTIFACT,
+    OVERRIDES_TAG,
+)
 
 if TYPE_CHECKING:
     from .tracking.run import TrackedRun
 
 log = logging.getLogger("shallownet")
 
-# The sweep's parent run, for the jobs of a sweep (launchers pass the environment on).
-PARENT_ENV = "SHALLOWNET_PARENT_RUN_ID"
-GROUP_ENV = "SHALLOWNET_GROUPING"  # how the sweep's view groups its runs (tracking.view)
-# libyaml's dumper where PyYAML has it: the same text, 4x faster (twice per job of a sweep)
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-@dataclass(frozen=True)
-class Job:
-    """A validated job and where it sits: its run name, overrides, number and folder."""
-
-    settings: Settings
-    label: str  # the run name: the values the job's overrides set
-    overrides: tuple[str, ...]
-    num: int
-    multirun: bool
-    output_dir: str
-    launch_dir: str
-    config: dict[str, Any]  # the resolved config, recorded with the run (config.yaml)
-
-    def config_yaml(self) -> str:
-        """``config.yaml``: the job's resolved config."""
-        return yaml.dump(self.config, Dumper=_YAML_DUMPER, sort_keys=False)
-
-    def overrides_yaml(self) -> str:
-        """``overrides.yaml``: the job's overrides, as Hydra writes them."""
-        return yaml.dump(list(self.overrides), Dumper=_YAML_DUMPER)
-
-    @classmethod
-    def from_hydra(cls, cfg: DictConfig, hydra_cfg: Any) -> Job:
-        """A job as any Hydra launcher runs it: its config (no ``hydra`` node) is validated."""
-        launch = Path(hydra_cfg.runtime.cwd)
-        job_settings = steps.validate(cfg, launch, choices=hydra_cfg.runtime.choices)
-        overrides = tuple(str(o) for o in hydra_cfg.overrides.task)
-        return cls(
-            settings=job_settings,
-            label=job_settings.label(overrides),
-            overrides=overrides,
-            num=int(hydra_cfg.job.get("num") or 0),
-            multirun=hydra_cfg.mode == RunMode.MULTIRUN,
-            output_dir=str(hydra_cfg.runtime.output_dir),
-            launch_dir=str(launch),
-            config=_plain(cfg),
-        )
-
-    @staticmethod
-    def batch(jobs: Sequence[Job]) -> str:
-        """Jobs as one JSON text, for a batch config (``cfg.batch``, see :func:`task`):
-        one string node, where a list of configs would cost OmegaConf a node per value."""
-        entries = []
-        for job in jobs:
-            fields = asdict(job)
-            tracking = job.settings.tracking
-            fields["settings"] = {
-                "record": dict(job.settings.record),
-                "tracking": tracking and asdict(tracking),
-            }
-            entries.append(fields)
-        return json.dumps(entries)
-
-    @classmethod
-    def from_batch(cls, text: str) -> list[Job]:
-        jobs = []
-        for entry in json.loads(text):
-            saved = entry["settings"]
-            tracking = saved["tracking"] and TrackingSettings(**saved["tracking"])
-            fields = {**entry, "overrides": tuple(entry["overrides"])}
-            fields["settings"] = Settings(saved["record"], tracking)
-            jobs.append(cls(**fields))
-        return jobs
-
 
 def task(cfg: DictConfig) -> float | list[float]:
     """The Hydra task function: train and record one job, or every job of ``cfg.batch``."""
-    from hydra.core.hydra_config import HydraConfig
-
     interrupts.install()  # worker processes of parallel launchers start here
     import_plugin_modules()
     store_configs()
     if "batch" in cfg:
-        return run(Job.from_batch(cfg.batch))
-    return run([Job.from_hydra(cfg, HydraConfig.get())])[0]
+        return run(Job.from_json(cfg.batch))
+    return run([hydra_job(cfg)])[0]
 
 
 def run(jobs: Sequence[Job]) -> list[float]:
@@ -142,7 +73,7 @@ def run(jobs: Sequence[Job]) -> list[float]:
             interrupts.check()
             costs[k] = _record(jobs[k], run_, outcome)
     except BaseException as exc:  # an interrupt, or a store that broke: no run stays RUNNING
-        if isinstance(exc, KeyboardInterrupt) and os.environ.get(PARENT_ENV):
+        if isinstance(exc, KeyboardInterrupt) and jobs and jobs[0].parent_run_id:
             # A sweep's parent run, in the launching process, ends its children still
             # RUNNING as KILLED: one writer, where every worker at once contends for SQLite.
             raise
@@ -183,38 +114,34 @@ def _open_run(job: Job) -> TrackedRun | None:
         return None
     from .tracking.run import TrackedRun
 
-    tags = {
-        "shallownet.overrides": ",".join(job.overrides),
-        "shallownet.output_dir": job.output_dir,
-    }
-    parent = os.environ.get(PARENT_ENV)
-    if job.multirun and parent:
-        tags["shallownet.job_num"] = str(job.num)
-        if grouping := os.environ.get(GROUP_ENV):
+    tags = {OVERRIDES_TAG: ",".join(job.overrides), OUTPUT_DIR_TAG: job.output_dir}
+    tracking = job.settings.tracking
+    if job.multirun and tracking.parent_run_id:
+        tags[JOB_NUM_TAG] = str(job.num)
+        if tracking.view_tag:
             from .tracking.view import Grouping
 
-            group = Grouping.from_json(grouping)
+            group = Grouping(tracking.view_keys, tracking.view_tag)
             tags[group.tag] = group.label(job.settings.record)
-        return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir), parent=parent)
     return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir))
 
 
-Outcome = steps.JobResult | Exception  # a trained job, or what stopped it
+Ended = Outcome | Exception  # a trained job, or what stopped it
 
 
-def _train(jobs: Sequence[Job], tracked: Sequence[TrackedRun | None]) -> list[Outcome]:
+def _train(jobs: Sequence[Job], tracked: Sequence[TrackedRun | None]) -> list[Ended]:
     """Each job's trained result, or the exception that stopped it (data, plugin, training)."""
     if not jobs:
         return []
     try:
-        data = steps.load_data(jobs[0].settings)
+        data = load_data(jobs[0].settings)
     except Exception as exc:
         return [exc] * len(jobs)
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, Ended] = {}
     nets: dict[int, Network] = {}
     for k, job in enumerate(jobs):
         try:
-            nets[k] = steps.build_network(job.settings, n_x=data.X.shape[0])
+            nets[k] = build_network(job.settings, n_x=data.X.shape[0])
         except Exception as exc:
             outcomes[k] = exc
     members = list(nets)
@@ -245,9 +172,9 @@ def _train(jobs: Sequence[Job], tracked: Sequence[TrackedRun | None]) -> list[Ou
 def _train_together(
     jobs: Sequence[Job],
     nets: Sequence[Network],
-    data: steps.Data,
+    data: Data,
     tracked: Sequence[TrackedRun | None],
-) -> list[steps.JobResult]:
+) -> list[Outcome]:
     initials = [net.copy() for net in nets]
     callbacks: list[list[Callback]] = []
     for job, run_ in zip(jobs, tracked, strict=True):
@@ -264,39 +191,39 @@ def _train_together(
         callbacks,
         # once on the stack, before each member's callbacks (jobs of a batch share the
         # diagnostics settings and data: Settings.batch_key)
-        batch_callbacks=[steps.diagnostics(jobs[0].settings, data)],
+        batch_callbacks=[diagnostics(jobs[0].settings, data)],
     )
     return [
-        steps.result(net, initial, data, history)
+        outcome(net, initial, data, history)
         for net, initial, history in zip(nets, initials, histories, strict=True)
     ]
 
 
-def _record(job: Job, tracked: TrackedRun | None, outcome: Outcome) -> float:
+def _record(job: Job, tracked: TrackedRun | None, ended: Ended) -> float:
     """Record a job's outcome on its run, print its summary line; return its final cost."""
-    status = "FAILED" if isinstance(outcome, Exception) else outcome.status
-    if tracked is not None and not isinstance(outcome, Exception):
-        files = {"config.yaml": job.config_yaml(), "overrides.yaml": job.overrides_yaml()}
+    status = "FAILED" if isinstance(ended, Exception) else ended.status
+    if tracked is not None and not isinstance(ended, Exception):
+        files = {CONFIG_ARTIFACT: job.config_yaml(), OVERRIDES_ARTIFACT: job.overrides_yaml()}
         try:
-            status = tracked.finish(outcome, files, job.label)
+            status = tracked.finish(ended, files, job.label)
         except Exception as exc:  # the record itself failed: that job fails, with the reason
-            outcome = RuntimeError(f"recording failed: {type(exc).__name__}: {exc}")
-            outcome.__cause__ = exc
-    if isinstance(outcome, Exception):
-        reason = f"{type(outcome).__name__}: {outcome}"
+            ended = RuntimeError(f"recording failed: {type(exc).__name__}: {exc}")
+            ended.__cause__ = exc
+    if isinstance(ended, Exception):
+        reason = f"{type(ended).__name__}: {ended}"
         if tracked is not None:
             tracked.fail(reason)
         if not job.multirun:
             msg = f"{job.label}: run failed: {reason}"
-            raise RunFailed(msg) from outcome
+            raise RunFailed(msg) from ended
         log.error("%s: FAILED: %s", job.label, reason)
         return math.nan
-    history = outcome.history
+    history = ended.history
     text = f"{job.label}: {status}, final cost {history.final_cost:.6f}"
     if status == "FINISHED":
-        text += f", train accuracy {outcome.train_accuracy:.4f}"
-        if outcome.test_accuracy is not None:
-            text += f", test accuracy {outcome.test_accuracy:.4f}"
+        text += f", train accuracy {ended.train_accuracy:.4f}"
+        if ended.test_accuracy is not None:
+            text += f", test accuracy {ended.test_accuracy:.4f}"
     else:
         text += f" ({history.failure_reason})"
     tracking = job.settings.tracking
@@ -311,9 +238,3 @@ def _record(job: Job, tracked: TrackedRun | None, outcome: Outcome) -> float:
         msg = f"{job.label}: {history.failure_reason}"
         raise RunFailed(msg)
     return history.final_cost
-
-
-def _plain(cfg: DictConfig) -> dict[str, Any]:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    return {str(key): value for key, value in plain.items()}

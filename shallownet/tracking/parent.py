@@ -1,8 +1,8 @@
 """A sweep's parent run: opened once its jobs are validated, ended with a true status.
 
-The parent's id reaches the jobs through the ``SHALLOWNET_PARENT_RUN_ID``
-environment variable, which every launcher passes on to its workers. Its
-params are the sweep's axes as typed (``sweep.init = zeros,small,large``).
+The parent's id reaches the jobs in their records (``Job.in_sweep``: the sweep
+sets it, with the view's grouping, once the parent exists). Its params are the
+sweep's axes as typed (``sweep.init = zeros,small,large``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,19 +18,30 @@ from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from .. import __version__, interrupts
-from ..config import TrackingSettings
 from ..errors import StoreFailed
-from ..task import GROUP_ENV, PARENT_ENV, Job
+from ..job import Job
+from ..settings import TrackingSettings
+from ..vocabulary import (
+    CHILDREN_TAG,
+    JOBS_ARTIFACT,
+    PARENT_TAG,
+    REASON_TAG,
+    ROLE_TAG,
+    SHARE_TAG_PREFIX,
+    SWEEP_DIR_TAG,
+    SWEEP_HASH_TAG,
+    SWEEP_ROLE,
+    VERSION_TAG,
+)
 from . import view
-from .owner import REASON_TAG, end_vanished, owner_tags
-from .run import CONFIG_HASH_TAG, PARENT_TAG
-from .store import prepare, retry, served, ui_command
+from .owner import end_vanished, owner_tags
+from .runs import end_run, newest_per_config, retry, search
+from .store import prepare, served, ui_command
 
 log = logging.getLogger("shallownet")
 
-
-SWEEP_HASH_TAG = "shallownet.sweep_hash"
-JOBS_ARTIFACT = "sweep/jobs.json"  # the sweep's planned jobs, for reports
+# The end-of-sweep report, given by the layer above: (uri, experiment, parent id, figures)
+Report = Callable[[str, str, str, bool], None]
 
 
 def sweep_hash(jobs: Sequence[Job]) -> str:
@@ -42,16 +52,8 @@ def sweep_hash(jobs: Sequence[Job]) -> str:
 
 def latest_children(client: MlflowClient, experiment_id: str, parent_id: str) -> list[Run]:
     """The newest child run of each configuration (a resumed job's earlier runs are left out)."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=50_000,
-    )
-    newest: dict[str, Run] = {}
-    for run in runs:
-        newest.setdefault(run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id), run)
-    return list(newest.values())
+    runs = search(client, experiment_id, f"tags.`{PARENT_TAG}` = '{parent_id}'", newest_first=True)
+    return list(newest_per_config(runs).values())
 
 
 def child_statuses(client: MlflowClient, experiment_id: str, parent_id: str) -> Counter[str]:
@@ -78,18 +80,13 @@ def end_parent_run(
     experiment_id = run.info.experiment_id
     if status != "KILLED":  # a worker that died (not one the interrupt stopped)
         end_vanished(client, experiment_id)
-    running = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'",
-        max_results=50_000,
-    )
+    where = f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'"
     why = f"{reason or status}: the sweep stopped before this run ended"
-    for child in running:
-        retry(client.log_batch, child.info.run_id, tags=[RunTag(REASON_TAG, why)])
-        retry(client.set_terminated, child.info.run_id, "KILLED")
+    for child in search(client, experiment_id, where):
+        end_run(client, child.info.run_id, "KILLED", why)
     counts = child_statuses(client, experiment_id, parent_id)
     statuses = dict.fromkeys(("FINISHED", "FAILED", "KILLED"), 0) | counts  # 0s replace
-    tags = [RunTag(f"children_{key.lower()}", str(n)) for key, n in statuses.items()]
+    tags = [RunTag(CHILDREN_TAG.format(key.lower()), str(n)) for key, n in statuses.items()]
     if reason:
         tags.append(RunTag(REASON_TAG, reason))
     retry(client.log_batch, parent_id, tags=tags)
@@ -106,7 +103,7 @@ def _resumable(client: MlflowClient, experiment_id: str, key: str) -> str | None
     """The newest parent run of an earlier sweep of exactly these jobs, if any."""
     found = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`shallownet.role` = 'sweep' and tags.`{SWEEP_HASH_TAG}` = '{key}'",
+        filter_string=f"tags.`{ROLE_TAG}` = '{SWEEP_ROLE}' and tags.`{SWEEP_HASH_TAG}` = '{key}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -133,8 +130,8 @@ def _open_parent(
         log.info("shallownet: resuming the sweep of parent run %s", earlier)
         return earlier
     all_tags = {
-        "shallownet.version": __version__,
-        "shallownet.role": "sweep",
+        VERSION_TAG: __version__,
+        ROLE_TAG: SWEEP_ROLE,
         SWEEP_HASH_TAG: key,
         **owner_tags(),
         **tags,
@@ -157,27 +154,30 @@ def parent_run(
     tracking: TrackingSettings,
     name: str,
     axes: Mapping[str, str],
-    tags: Mapping[str, str],
+    sweep_dir: str,
     jobs: Sequence[Job],
     group_keys: Sequence[str] = (),
-) -> Iterator[str]:
+    report: Report | None = None,
+) -> Iterator[tuple[str, str, tuple[str, ...]]]:
     """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
-    signal), else FAILED with the reason. Its runs are grouped by ``group_keys`` in the
-    sweep's saved view of the MLflow UI."""
+    signal), else FAILED with the reason. Yields what each job needs of it: the parent
+    run's id, and the run tag and keys that group its runs by ``group_keys`` in the
+    sweep's saved view of the MLflow UI. ``report`` is called before the parent ends
+    (not after an interrupt, when the user is waiting for the command to stop:
+    ``shallownet-report`` makes it then)."""
     experiment_id = prepare(tracking)  # first: it creates the store safely
     client = MlflowClient(tracking.uri)
+    tags = {SWEEP_DIR_TAG: sweep_dir}
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
     link = view.experiment_page(tracking.uri, experiment_id)  # until the view is saved
-    os.environ[PARENT_ENV] = run_id
-    os.environ[GROUP_ENV] = group.to_json()
     status, reason = "FAILED", None
     try:
         try:
             link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it
             log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
-        yield run_id
+        yield run_id, group.tag, group.keys
         status = "FINISHED"
     except KeyboardInterrupt as exc:
         status, reason = "KILLED", interrupts.reason(exc)
@@ -186,29 +186,20 @@ def parent_run(
         reason = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        os.environ.pop(PARENT_ENV, None)
-        os.environ.pop(GROUP_ENV, None)
         counts: Counter[str] | None = None
         try:
-            report = None if status == "KILLED" else _reporter(tracking, run_id)
-            counts = end_parent_run(tracking.uri, run_id, status, reason, report)
+            attach = None
+            if report is not None and status != "KILLED":
+                uri, experiment = tracking.uri, tracking.experiment
+
+                def attach() -> None:
+                    report(uri, experiment, run_id, tracking.figures)
+
+            counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
             _summary(tracking, run_id, status, counts, link)
-
-
-def _reporter(tracking: TrackingSettings, run_id: str) -> Callable[[], None]:
-    """The sweep's report (its table as the parent's description, its figures unless
-    ``tracking.figures=false``), attached at its end; not after an interrupt, when
-    the user is waiting for the command to stop (``shallownet-report`` makes it)."""
-
-    def report() -> None:
-        from ..report.write import attach_report
-
-        attach_report(tracking.uri, tracking.experiment, run_id, tracking.figures)
-
-    return report
 
 
 def _save_view(
@@ -227,7 +218,7 @@ def _save_view(
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
     labels = sorted({group.label(job.settings.record) for job in jobs})
     state = view.state(run_id, group, labels, layers)
-    key = f"{view.SHARE_TAG_PREFIX}{run_id}"
+    key = f"{SHARE_TAG_PREFIX}{run_id}"
     retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state))
     return view.url(tracking.uri, experiment_id, run_id)
 

@@ -1,0 +1,59 @@
+"""User errors as the command line prints them: one line naming the field, the value and
+what is allowed, for shallownet's errors and for Hydra's and OmegaConf's alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.errors import (
+    CompactHydraException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from . import errors
+from .errors import Abort, first_line
+from .plugin_modules import ENV_VAR
+
+# every error the command line reports in one line, without a traceback
+USER_ERRORS: tuple[type[Exception], ...] = (CompactHydraException, *errors.USER_ERRORS)
+
+
+def one_line(exc: BaseException) -> str:
+    """A user error as one line naming the field, the value and what is allowed."""
+    if (
+        isinstance(exc, MissingConfigException)
+        and exc.missing_cfg_file
+        and exc.options is not None
+    ):
+        group, _, value = exc.missing_cfg_file.rpartition("/")
+        hint = ""
+        if group in ("init", "activation", "data"):
+            hint = f"; a plugin of your own? name its module in {ENV_VAR}"
+        options = ", ".join(sorted(exc.options))
+        return f"{group}={value!r} is invalid: unknown option; choose from {options}{hint}"
+    cause = exc.__cause__
+    if isinstance(exc, InstantiationException) and isinstance(cause, USER_ERRORS):
+        assert cause is not None
+        return one_line(cause)  # a plugin (the launcher, say) refused its parameters
+    full_key = getattr(cause, "full_key", None)
+    if isinstance(cause, OmegaConfBaseException) and full_key:
+        reason = str(getattr(cause, "msg", cause)).splitlines()[0]
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
+            reason += "; see shallownet --help for the keys you can set"
+        return f"{full_key}: {reason}"
+    if isinstance(exc, OverrideParseException):
+        return f"malformed override {exc.override!r}: {first_line(exc)}; see shallownet --help"
+    return first_line(exc)
+
+
+@contextmanager
+def abort_on_user_error() -> Iterator[None]:
+    """In a Hydra callback: turn a user error into :class:`Abort` so the command stops."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        raise Abort(one_line(exc)) from exc
