@@ -23,20 +23,21 @@ from .gradcheck import gradient_check
 from .initializers import initializers
 from .network import Network
 from .registry import PluginError, Registry, UnknownPluginError
-from .train import BatchCallback, BatchState, Callback, History, TrainState, train, train_batch
+from .stack import StackCallback, StackState, train_stack
+from .train import Callback, History, TrainState, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
-    "BatchCallback",
-    "BatchState",
     "Callback",
     "History",
     "Network",
     "PluginError",
     "RecordDiagnostics",
     "Registry",
+    "StackCallback",
+    "StackState",
     "TrainState",
     "UnknownPluginError",
     "__version__",
@@ -47,5 +48,5 @@ __all__ = [
     "graph",
     "initializers",
     "train",
-    "train_batch",
+    "train_stack",
 ]

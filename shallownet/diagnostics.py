@@ -7,7 +7,7 @@ and, by the backward formulas, receive the same gradient: they stay equal.
 
 Metric names refer to the first hidden layer; deeper hidden layers add the
 same metrics with a ``_h2``, ``_h3``... suffix. For a stack of K networks
-(leading batch axis) every metric is an array of shape (K,).
+(leading stack axis) every metric is an array of shape (K,).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 
 from .activations import Activation
 from .network import Array, Network, forward, labels
-from .train import BatchCallback, BatchState, Callback, TrainState
+from .stack import StackCallback, StackState
+from .train import Callback, TrainState
 
 Metrics = dict[str, Any]
 
@@ -146,11 +147,11 @@ def accuracy_of(AL: Array, Y: Array) -> Any:
     return _scalar(np.mean(labels(AL) == Y, axis=(-2, -1)))
 
 
-class RecordDiagnostics(Callback, BatchCallback):
+class RecordDiagnostics(Callback, StackCallback):
     """Callback: record accuracy, symmetry, saturation and gradient norms every k steps.
 
     With a test set, ``test_accuracy`` is recorded beside ``train_accuracy``. Given to
-    :func:`~shallownet.train.train_batch` as a batch callback, it computes them once on
+    :func:`~shallownet.stack.train_stack` as a stack callback, it computes them once on
     the stacked networks and records each member's values in its history.
     """
 
@@ -192,7 +193,7 @@ class RecordDiagnostics(Callback, BatchCallback):
             state.step, **self.metrics(net.params, state.Z, state.A, state.grads, state.Y, net.g)
         )
 
-    def on_batch_step(self, batch: BatchState) -> None:
-        metrics = self.metrics(batch.params, batch.Z, batch.A, batch.grads, batch.Y, batch.g)
-        for k, values in batch.per_member(metrics).items():
-            batch.histories[k].log(batch.step, **values)
+    def on_stack_step(self, stack: StackState) -> None:
+        metrics = self.metrics(stack.params, stack.Z, stack.A, stack.grads, stack.Y, stack.g)
+        for k, values in stack.per_member(metrics).items():
+            stack.histories[k].log(stack.step, **values)

@@ -17,7 +17,7 @@ activation that keeps its input's dtype, as the registered ones do (one that ret
 float64 for a float32 network is cast back to float32 here, where the course's passes
 would carry on in float64).
 
-:func:`shallownet.train.train_batch` uses these passes when a hidden layer holds
+:func:`shallownet.stack.train_stack` uses these passes when a hidden layer holds
 at least :data:`MIN_SIZE` numbers, and :mod:`shallownet.network`'s below that.
 The arrays a callback gets (``state.Z``, ``state.A``, ``state.grads``) are then
 rewritten at the next step: copy what you keep.
@@ -90,11 +90,16 @@ class FusedPasses:
         L = len(params) // 2
         m = Y.shape[-1]
         grads: Params = {}
+        # Sigmoid output with cross-entropy: dJ/dZ[L] = A[L] - Y, the σ' factor
+        # cancels against the derivative of the log (as in network.backward).
         dZ = A[L] - Y
         for l in range(L, 0, -1):
             grads[f"dW{l}"] = dZ @ A[l - 1].mT / m
             grads[f"db{l}"] = dZ.sum(axis=-1, keepdims=True) / m
             if l > 1:
+                # Chain rule back through W[l] and the activation of layer l-1:
+                # dZ[l-1] = W[l]ᵀ dZ[l] * g'(Z[l-1]), the product into a kept buffer,
+                # the elementwise factor on blocks of examples in threads.
                 W = params[f"W{l}"]
                 back = np.matmul(W.mT, dZ, out=self._buffer("dZ", l - 1, W.mT, dZ))
                 z, a = Z[l - 1], A[l - 1]

@@ -27,7 +27,8 @@ from .network import Network
 from .outcome import Data, Outcome, build_network, diagnostics, load_data, outcome
 from .plugin_modules import import_plugin_modules
 from .progress import Progress
-from .train import Callback, train_batch
+from .stack import train_stack
+from .train import Callback
 from .validate import hydra_job
 from .vocabulary import (
     CONFIG_ARTIFACT,
@@ -182,7 +183,7 @@ def _train_together(
         callbacks.append([interrupts.StopOnSignal(job.settings.diagnostics_every), *metrics])
     label = jobs[0].label if len(jobs) == 1 else f"{len(jobs)} networks ({jobs[0].label}, ...)"
     callbacks[0].append(Progress(label))
-    histories = train_batch(
+    histories = train_stack(
         nets,
         data.X,
         data.Y,
@@ -191,7 +192,7 @@ def _train_together(
         callbacks,
         # once on the stack, before each member's callbacks (jobs of a batch share the
         # diagnostics settings and data: Settings.batch_key)
-        batch_callbacks=[diagnostics(jobs[0].settings, data)],
+        stack_callbacks=[diagnostics(jobs[0].settings, data)],
     )
     return [
         outcome(net, initial, data, history)

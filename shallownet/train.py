@@ -1,39 +1,30 @@
 """Full-batch gradient descent, the training history, and the callback hook.
 
-One loop trains one network or K networks of the same shapes together
-(:func:`train_batch`; :func:`train` is a batch of one). Stacked, ``W1``
-becomes ``(K, n_h, n_x)`` and the very same forward/backward code (written
-with ``.mT`` and ``axis=-1``) trains all K in one pass, paying numpy's
-per-call overhead once instead of K times. A batch of one is not stacked.
+:func:`train` is the course's loop, step by step: forward pass, cost, check,
+backward pass, callbacks, update. The passes are :mod:`shallownet.network`'s; on
+large data (a hidden layer of a million numbers or more) the same passes fused
+in :mod:`shallownet.fused`, which keep their arrays from step to step and spread
+the elementwise work over the cores. Many networks of the same shapes train
+together as one stacked computation in :func:`shallownet.stack.train_stack`,
+which gives each the numbers this loop gives it alone.
 
 The loop knows nothing about tracking or diagnostics: those attach as
 callbacks, called every ``callback.every`` steps (and at the last step) with
 the :class:`TrainState` *before* that step's update, so a callback sees the
 parameters that produced ``cost[step]`` and the gradients about to be applied.
-A :class:`BatchCallback` sees the whole stack at once (:class:`BatchState`):
-diagnostics computed on the stacked arrays cost one numpy pass for K networks.
-Each network keeps its own :class:`History`, callbacks and fate: one whose
-cost turns non-finite is frozen at that step and marked FAILED; the others
-carry on.
-
-The passes are :mod:`shallownet.network`'s; on large data (a hidden layer of a
-million numbers or more) the same passes fused in :mod:`shallownet.fused`, which
-keep their arrays from step to step and spread the elementwise work over the cores.
+A network whose cost turns non-finite stops at that step and is marked FAILED.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import fused
-from .batch import check_compatible, member_view, stack, unstack
 from .network import Array, Network, Params, backward, cost, forward
 
 if TYPE_CHECKING:
@@ -147,42 +138,22 @@ class Callback:
         """After the last update (also after divergence)."""
 
 
-@dataclass
-class BatchState:
-    """What a batch callback sees: every network of a batch at one step, stacked on a
-    leading axis when there are several (``params["W1"]`` of shape (K, n_h, n_x); ``Z``
-    and ``A`` likewise, except ``Z[0] = A[0] = X``), and each member's history."""
-
-    step: int
-    params: Params
-    Z: list[Array]
-    A: list[Array]
-    grads: Params
-    Y: Array
-    g: Activation
-    histories: Sequence[History]
-    members: list[int]  # the networks still training (not frozen at a divergence)
-
-    def per_member(self, metrics: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-        """Each training member's values of metrics computed on the stack (shape (K,)
-        each, or scalars for one network), as plain Python numbers."""
-        K = len(self.histories)
-        columns = {key: np.reshape(value, K).tolist() for key, value in metrics.items()}
-        return {k: {key: column[k] for key, column in columns.items()} for k in self.members}
+Forward = Callable[[Mapping[str, Array], Array, "Activation"], tuple[list[Array], list[Array]]]
+Backward = Callable[
+    [Mapping[str, Array], Sequence[Array], Sequence[Array], Array, "Activation"], Params
+]
 
 
-class BatchCallback:
-    """Base class for callbacks that see every network of a batch at once; ``on_batch_step``
-    runs every ``every`` steps, at step 0 and at the last step, before the members' own
-    callbacks of that step."""
-
-    every: int = 1
-
-    def on_batch_step(self, batch: BatchState) -> None:
-        """Before the update of ``batch.step``."""
+def passes(params: Mapping[str, Array], X: Array) -> tuple[Forward, Backward]:
+    """The course's forward and backward passes; for large hidden layers the same
+    passes, fused (:mod:`shallownet.fused`)."""
+    if fused.pays_off(params, X.shape[-1]):
+        fused_passes = fused.FusedPasses()
+        return fused_passes.forward, fused_passes.backward
+    return forward, backward
 
 
-def _check_hyperparameters(learning_rate: object, iterations: object) -> None:
+def check_hyperparameters(learning_rate: object, iterations: object) -> None:
     if (
         isinstance(learning_rate, bool)
         or not isinstance(learning_rate, int | float)
@@ -194,6 +165,11 @@ def _check_hyperparameters(learning_rate: object, iterations: object) -> None:
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         msg = f"iterations must be a positive integer, got {iterations!r}"
         raise ValueError(msg)
+
+
+def due(callback: Callback, step: int, iterations: int) -> bool:
+    """Whether a callback runs at this step: every ``every`` steps, and at the last."""
+    return step % callback.every == 0 or step == iterations - 1
 
 
 def train(
@@ -223,125 +199,36 @@ def train(
         parameters become non-finite stops there, with ``history.status ==
         "FAILED"`` and the step and reason recorded.
     """
-    return train_batch([net], X, Y, [learning_rate], iterations, [callbacks])[0]
+    check_hyperparameters(learning_rate, iterations)
+    X, Y = net.check_data(X, Y)
+    params, g = net.params, net.g
+    history = History(cost=np.empty(iterations, dtype=net.dtype))
+    state = TrainState(net, X, Y, history, learning_rate, iterations)
+    forward_pass, backward_pass = passes(params, X)
+    for callback in callbacks:
+        callback.on_train_begin(state)
 
-
-def train_batch(
-    nets: Sequence[Network],
-    X: object,
-    Y: object,
-    learning_rates: Sequence[float],
-    iterations: int,
-    callbacks: Sequence[Sequence[Callback]] | None = None,
-    batch_callbacks: Sequence[BatchCallback] = (),
-) -> list[History]:
-    """Train several networks together; each gets the numbers :func:`train` gives it alone.
-
-    Parameters
-    ----------
-    nets : list of Network
-        Same ``n_x``, ``hidden``, activation (and its parameters) and dtype;
-        initializers and seeds may differ.
-    X : array, shape (n_x, m)
-    Y : array, shape (1, m), labels 0/1
-    learning_rates : list of float, one per network
-    iterations : int
-    callbacks : list of lists of Callback, one list per network
-    batch_callbacks : list of BatchCallback, called with all networks at once
-
-    Returns
-    -------
-    list of History, one per network
-    """
-    K = len(nets)
-    if K == 0:
-        return []
-    check_compatible(nets)
-    if len(learning_rates) != K:
-        msg = f"learning_rates needs one value per network ({K}), got {len(learning_rates)}"
-        raise ValueError(msg)
-    for lr in learning_rates:
-        _check_hyperparameters(lr, iterations)
-    member_callbacks = [list(cbs) for cbs in callbacks] if callbacks is not None else [[]] * K
-    if len(member_callbacks) != K:
-        msg = f"callbacks needs one list per network ({K}), got {len(member_callbacks)}"
-        raise ValueError(msg)
-    X, Y = nets[0].check_data(X, Y)
-    g, dtype = nets[0].g, nets[0].dtype
-
-    # One network trains on its own parameters; K > 1 train on a stack of them.
-    stacked = K > 1
-    params = stack(nets) if stacked else nets[0].params
-    rates: Any = (
-        np.array(learning_rates, dtype=dtype).reshape(K, 1, 1) if stacked else learning_rates[0]
-    )
-    costs = np.empty((K, iterations), dtype=dtype)
-    cost_at_step = costs.T if stacked else costs[0]  # cost_at_step[i] = J, for K or for one
-    histories = [History(cost=costs[k]) for k in range(K)]
-    states = [
-        TrainState(net, X, Y, histories[k], learning_rates[k], iterations)
-        for k, net in enumerate(nets)
-    ]
-    for state, cbs in zip(states, member_callbacks, strict=True):
-        for cb in cbs:
-            cb.on_train_begin(state)
-    everies = [cb.every for cbs in member_callbacks for cb in cbs]
-    everies += [cb.every for cb in batch_callbacks]
-    # callbacks can only be due on multiples of the gcd of their periods (and the last step)
-    period = reduce(math.gcd, everies) if everies else iterations
-    last = iterations - 1
-    alive = np.ones(K, dtype=bool)
-    # the course's passes; for large hidden layers the same passes, fused (shallownet.fused)
-    passes = fused.FusedPasses() if fused.pays_off(params, X.shape[-1]) else None
-    forward_pass = passes.forward if passes else forward
-    backward_pass = passes.backward if passes else backward
-    all_alive = True
-
-    # Overflow and nan are handled explicitly below: they mark a network FAILED.
+    # Overflow and nan are handled explicitly: a non-finite cost fails the run.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(iterations):
             Z, A = forward_pass(params, X, g)
-            J = cost(Z[-1], Y)  # a scalar for one network, shape (K,) for a stack
-            finite = np.isfinite(J)
-            if not (finite.all() if stacked else finite):
-                for k in np.flatnonzero(alive & ~finite.reshape(K)).tolist():
-                    histories[k].diverge(i, float(np.reshape(J, K)[k]), learning_rates[k])
-                    alive[k] = False
-                all_alive = False
-                if not alive.any():
-                    break
-            cost_at_step[i] = J
+            J = cost(Z[-1], Y)
+            if not np.isfinite(J):
+                history.diverge(i, float(J), learning_rate)
+                break
+            history.cost[i] = J
             grads = backward_pass(params, Z, A, Y, g)
-            if i % period == 0 or i == last:
-                members = list(range(K)) if all_alive else np.flatnonzero(alive).tolist()
-                due_batch = [cb for cb in batch_callbacks if i % cb.every == 0 or i == last]
-                if due_batch:
-                    batch = BatchState(i, params, Z, A, grads, Y, g, histories, members)
-                    for batch_cb in due_batch:
-                        batch_cb.on_batch_step(batch)
-                for k in members:
-                    due = [cb for cb in member_callbacks[k] if i % cb.every == 0 or i == last]
-                    if due:
-                        state = states[k]
-                        state.step = i
-                        state.cost = float(J[k] if stacked else J)
-                        state.grads, state.Z, state.A = member_view(grads, Z, A, k, stacked)
-                        for cb in due:
-                            cb.on_step(state)
-            if all_alive:
-                for key, value in params.items():
-                    value -= rates * grads["d" + key]
-            else:  # frozen members keep the parameters they diverged with
-                for key, value in params.items():
-                    value[alive] -= rates[alive] * grads["d" + key][alive]
-
+            if now := [cb for cb in callbacks if due(cb, i, iterations)]:
+                state.step, state.cost, state.grads, state.Z, state.A = i, float(J), grads, Z, A
+                for callback in now:
+                    callback.on_step(state)
+            for key, value in params.items():
+                value -= learning_rate * grads["d" + key]  # W := W - α dW, b := b - α db
         Z, _ = forward_pass(params, X, g)
-        final = np.reshape(cost(Z[-1], Y), K)
-    if stacked:
-        unstack(nets)
-    for k, net in enumerate(nets):
-        histories[k].cost = histories[k].cost.copy()  # a row of `costs`, cut at divergence
-        histories[k].close(float(final[k]), net.params, iterations)
-        for cb in member_callbacks[k]:
-            cb.on_train_end(states[k])
-    return histories
+        final_cost = float(cost(Z[-1], Y))
+
+    history.cost = history.cost.copy()  # its own array, also when cut at a divergence
+    history.close(final_cost, params, iterations)
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return history

@@ -7,7 +7,7 @@ import pytest
 
 import shallownet as sn
 from shallownet.network import Array
-from shallownet.train import train_batch
+from shallownet.stack import train_stack
 
 
 def _members() -> list[tuple[str, dict[str, float], int, float]]:
@@ -39,11 +39,11 @@ def test_batched_equals_sequential(
         sequential.append((net, hist))
     nets = [make(k) for k in range(len(spec))]
     if stacked_diagnostics:  # computed once on the stack, recorded per member
-        callbacks, batch_callbacks = None, [sn.RecordDiagnostics(every=25)]
+        callbacks, stack_callbacks = None, [sn.RecordDiagnostics(every=25)]
     else:
-        callbacks, batch_callbacks = [[sn.RecordDiagnostics(every=25)] for _ in nets], []
-    histories = train_batch(
-        nets, X, Y, [lr for *_, lr in spec], 300, callbacks, batch_callbacks=batch_callbacks
+        callbacks, stack_callbacks = [[sn.RecordDiagnostics(every=25)] for _ in nets], []
+    histories = train_stack(
+        nets, X, Y, [lr for *_, lr in spec], 300, callbacks, stack_callbacks=stack_callbacks
     )
     for k, ((ref_net, ref), net, hist) in enumerate(zip(sequential, nets, histories, strict=True)):
         assert hist.status == ref.status, k
@@ -66,7 +66,7 @@ def test_batched_equals_sequential(
 def test_members_own_their_parameters_after_training(flower: tuple[Array, Array]) -> None:
     X, Y = flower
     nets = [sn.Network(2, [3], "tanh", "normal", seed=s) for s in range(3)]
-    train_batch(nets, X, Y, [1.0] * 3, 10)
+    train_stack(nets, X, Y, [1.0] * 3, 10)
     before = nets[1].params["W1"].copy()
     nets[0].params["W1"] += 1.0
     np.testing.assert_array_equal(nets[1].params["W1"], before)
@@ -79,11 +79,11 @@ def test_incompatible_members_are_refused(flower: tuple[Array, Array]) -> None:
         ValueError,
         match=r"cannot train Network\(.*hidden=\[5\].*\) together with Network\(.*hidden=\[4\]",
     ):
-        train_batch([sn.Network(2, [4]), sn.Network(2, [5])], X, Y, [1.0, 1.0], 5)
+        train_stack([sn.Network(2, [4]), sn.Network(2, [5])], X, Y, [1.0, 1.0], 5)
     with pytest.raises(
         ValueError, match=r"learning_rates needs one value per network \(2\), got 1"
     ):
-        train_batch([sn.Network(2), sn.Network(2)], X, Y, [1.0], 5)
+        train_stack([sn.Network(2), sn.Network(2)], X, Y, [1.0], 5)
 
 
 def test_stacked_diagnostics_record_what_each_network_records_alone() -> None:
@@ -100,13 +100,13 @@ def test_stacked_diagnostics_record_what_each_network_records_alone() -> None:
         sn.train(make(k), X, Y, 0.5, 41, [sn.RecordDiagnostics(20, X_test, Y_test)]).records
         for k in range(len(inits))
     ]
-    stacked = train_batch(
+    stacked = train_stack(
         [make(k) for k in range(len(inits))],
         X,
         Y,
         [0.5] * len(inits),
         41,
-        batch_callbacks=[sn.RecordDiagnostics(20, X_test, Y_test)],
+        stack_callbacks=[sn.RecordDiagnostics(20, X_test, Y_test)],
     )
     for k, (history, records) in enumerate(zip(stacked, alone, strict=True)):
         assert [r["step"] for r in history.records] == [0, 20, 40]

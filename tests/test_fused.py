@@ -11,9 +11,8 @@ import pytest
 import shallownet as sn
 from shallownet import fused
 from shallownet.activations import Activation
-from shallownet.batch import stack
 from shallownet.network import Array, backward, forward
-from shallownet.train import train_batch
+from shallownet.stack import stacked, train_stack
 
 
 def _data(n_x: int, m: int, dtype: type = np.float64) -> tuple[Array, Array]:
@@ -52,7 +51,7 @@ def test_a_stack_goes_through_the_fused_passes_as_through_the_course_passes() ->
     nets = [
         sn.Network(2, [4], "tanh", "normal", {"scale": s}, seed=k) for k, s in enumerate(scales)
     ]
-    params = stack(nets)
+    params = {key: np.stack([net.params[key] for net in nets]) for key in nets[0].params}
     passes = fused.FusedPasses(block=3 * 4 * 11)
     Z, A = forward(params, X, nets[0].g)
     fZ, fA = passes.forward(params, X, nets[0].g)
@@ -89,7 +88,7 @@ def test_training_on_large_data_takes_the_fused_passes_and_gives_the_same_histor
 def test_a_diverging_network_fails_on_the_fused_passes() -> None:
     X, Y = _data(2, 2**16)
     nets = [sn.Network(2, [16], "relu", "normal", {"scale": 1.0}, seed=k) for k in range(2)]
-    histories = train_batch(nets, X, Y, [0.5, 1e12], 30)
+    histories = train_stack(nets, X, Y, [0.5, 1e12], 30)
     assert [h.status for h in histories] == ["FINISHED", "FAILED"]
     assert histories[1].diverged_at == 14
     assert "cost is inf; try a smaller learning rate" in str(histories[1].failure_reason)
@@ -129,7 +128,8 @@ def test_the_fused_passes_are_taken_from_a_million_hidden_activations() -> None:
     nets = [sn.Network(2, [4], "tanh", "xavier", seed=k) for k in range(4)]
     assert not fused.pays_off(nets[0].params, 400)  # the flower
     assert not fused.pays_off(nets[0].params, 2**16)  # 4 x 65,536 numbers
-    assert fused.pays_off(stack(nets), 2**16)  # 4 networks of them
+    with stacked(nets) as params:
+        assert fused.pays_off(params, 2**16)  # 4 networks of them
     assert fused.pays_off(sn.Network(784, [128], "tanh", "xavier").params, 60_000)
     deep = sn.Network(2, [4, 512], "tanh", "xavier").params
     assert fused.pays_off(deep, 2**11)  # the second hidden layer

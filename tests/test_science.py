@@ -170,14 +170,14 @@ def test_deep_sigmoid_is_hard_to_train_and_better_inits_train_faster() -> None:
     0.5, 2,000 steps: sigmoid under the old init learns nothing while He gets every seed
     below cost 0.3; tanh and relu reach cost 0.3 sooner under Xavier or He than under the
     old init."""
-    from shallownet.train import train_batch
+    from shallownet.stack import train_stack
 
     X, Y = sn.datasets.gaussian_quantiles(n_samples=400, n_features=50, seed=1)
 
     def steps_to_0_3(activation: str, init: str) -> list[float]:
         """Per seed (0, 1, 2), the first step at which the cost is at most 0.3 (inf: never)."""
         nets = [sn.Network(50, [50] * 4, activation, init, seed=s) for s in range(3)]
-        histories = train_batch(nets, X, Y, [0.5] * 3, 2000)
+        histories = train_stack(nets, X, Y, [0.5] * 3, 2000)
         return [
             float(np.argmax(h.cost <= 0.3)) if (h.cost <= 0.3).any() else np.inf for h in histories
         ]

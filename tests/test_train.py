@@ -94,3 +94,38 @@ def test_bad_hyperparameters(
     X, Y = small_data
     with pytest.raises(ValueError, match=message):
         sn.train(sn.Network(2), X, Y, lr, iterations)
+
+
+def test_a_stack_of_one_is_the_course_loop_with_its_stack_callbacks_first() -> None:
+    """train_stack of one network gives train's numbers bit for bit, and calls its stack
+    callbacks before the member's own at each step they are due."""
+    X, Y = sn.datasets.flower()
+    order: list[str] = []
+
+    class Member(sn.Callback):
+        every = 50
+
+        def on_step(self, state: sn.TrainState) -> None:
+            order.append(f"member {state.step}")
+
+    class Whole(sn.StackCallback):
+        every = 100
+
+        def on_stack_step(self, stack: sn.StackState) -> None:
+            assert stack.members == [0]
+            order.append(f"stack {stack.step}")
+
+    alone = sn.Network(2, [4], "tanh", "normal", {"scale": 0.01}, seed=2)
+    reference = sn.train(alone, X, Y, 1.2, 201, callbacks=[sn.RecordDiagnostics(every=50)])
+    net = sn.Network(2, [4], "tanh", "normal", {"scale": 0.01}, seed=2)
+    (history,) = sn.train_stack(
+        [net], X, Y, [1.2], 201, [[Member(), sn.RecordDiagnostics(every=50)]], [Whole()]
+    )
+    np.testing.assert_array_equal(history.cost, reference.cost)
+    assert history.records == reference.records
+    for key in alone.params:
+        np.testing.assert_array_equal(net.params[key], alone.params[key])
+    assert order == [
+        "stack 0", "member 0", "member 50", "stack 100", "member 100", "member 150",
+        "stack 200", "member 200",
+    ]  # fmt: skip
