@@ -38,6 +38,8 @@ OmegaConf.register_new_resolver(
 
 def _yaml_options(group: str) -> set[str]:
     folder = resources.files(CONFIG_PACKAGE).joinpath(group)
+    if not folder.is_dir():  # every option of the group is generated (activation)
+        return set()
     return {p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")}
 
 
