@@ -22,7 +22,7 @@ import pytest
 from mlflow.entities import Run
 
 from shallownet.report import load_sweep
-from shallownet.tracking.sqlite import _revisions
+from shallownet.tracking.mlflow_internals import schema_revisions
 
 from .cli_helpers import REPO, run_cli, start_cli
 from .servers import mlflow_server
@@ -153,7 +153,7 @@ def _complete_or_absent(db: Path) -> bool:
         tables = {row[0] for row in con.execute("select name from sqlite_master")}
     finally:
         con.close()
-    return version == _revisions()[0] and {"experiments", "runs", "metrics"} <= tables
+    return version == schema_revisions()[0] and {"experiments", "runs", "metrics"} <= tables
 
 
 def test_a_store_killed_while_being_created_is_absent_or_complete(tmp_path: Path) -> None:

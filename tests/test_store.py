@@ -17,8 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from shallownet import interrupts
 from shallownet.errors import ConfigError
+from shallownet.tracking.mlflow_internals import schema_revisions
 from shallownet.tracking.owner import alive, end_vanished, owner_tags
-from shallownet.tracking.sqlite import _revisions, check_file, create
+from shallownet.tracking.sqlite import check_file, create
 from shallownet.tracking.store import check_reachable
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG
 
@@ -42,7 +43,7 @@ def test_create_makes_a_complete_store_and_clears_what_a_killed_creation_left(
     con = sqlite3.connect(db)
     (version,) = con.execute("select version_num from alembic_version").fetchone()
     con.close()
-    assert version == _revisions()[0]
+    assert version == schema_revisions()[0]
     create(uri, db)  # a second call leaves it as it is
     assert MlflowClient(uri).get_experiment("0") is not None
 
@@ -56,7 +57,7 @@ def _foreign_sqlite(db: Path) -> None:
 
 def _older_schema(db: Path) -> None:
     create(f"sqlite:///{db}", db)
-    known = sorted(_revisions()[1] - {_revisions()[0]})
+    known = sorted(schema_revisions()[1] - {schema_revisions()[0]})
     con = sqlite3.connect(db)
     con.execute("update alembic_version set version_num = ?", (known[0],))
     con.commit()

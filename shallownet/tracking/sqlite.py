@@ -16,7 +16,6 @@ an SQLite file that is not an MLflow store, or a store of another schema.
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -24,24 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError
+from .mlflow_internals import build_empty_store, schema_revisions
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _invalid(uri: str, why: str) -> ConfigError:
     return ConfigError(f"tracking.uri={uri!r} is invalid: {why}")
-
-
-@functools.cache
-def _revisions() -> tuple[str, frozenset[str]]:
-    """MLflow's schema: the newest revision, and every revision it can upgrade from."""
-    from alembic.script import ScriptDirectory
-    from mlflow.store.db.utils import _get_alembic_config
-
-    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))  # type: ignore[no-untyped-call]
-    heads = script.get_heads()
-    known = frozenset(rev.revision for rev in script.walk_revisions())
-    return heads[0], known
 
 
 def check_file(uri: str, db: Path) -> None:
@@ -77,7 +65,7 @@ def check_file(uri: str, db: Path) -> None:
         return  # empty: MLflow creates its tables in it
     if "experiments" not in tables or not found:
         raise _invalid(uri, f"{str(db)!r} is an SQLite database but not an MLflow store")
-    head, known = _revisions()
+    head, known = schema_revisions()
     if found == head:
         return
     if found in known:
@@ -135,16 +123,9 @@ def _create(db: Path) -> None:
             return  # another process created it while this one waited
         for stale in db.parent.glob(f".{db.name}.creating-*"):
             stale.unlink(missing_ok=True)  # left by a process killed while creating
-        from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
         tmp = _temporary(db)
         try:
-            tmp_uri = f"sqlite:///{tmp}"
-            store = SqlAlchemyStore(tmp_uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)  # type: ignore[no-untyped-call]
-            store.engine.dispose()
-            # MLflow (since 3.8 or so) caches an engine per URI: forget the temporary file's
-            getattr(SqlAlchemyStore, "_engine_map", {}).pop(tmp_uri, None)
+            build_empty_store(tmp)
             _write_ahead_log(tmp)  # before the store is in place: no other process has it
             os.replace(tmp, db)
         finally:

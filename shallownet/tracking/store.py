@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from ..errors import ConfigError
 from ..settings import TrackingSettings
 from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
+from .mlflow_internals import check_version
 from .owner import end_vanished
 from .runs import retry
 
@@ -178,6 +179,7 @@ def prepare(settings: TrackingSettings) -> str:
 
 
 def _prepare(settings: TrackingSettings) -> str:
+    check_version()
     check_reachable(settings.uri)
     db = sqlite_path(settings.uri)
     if db is not None:

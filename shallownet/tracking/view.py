@@ -28,8 +28,6 @@ import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,6 +43,7 @@ from ..vocabulary import (
     SUMMARIES,
     summary_names,
 )
+from .mlflow_internals import ui_reads_saved_views
 from .store import served, ui_address
 
 DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
@@ -244,11 +243,6 @@ def address(uri: str) -> str:
     return uri.rstrip("/") if served(uri) else ui_address()
 
 
-@cache
 def supported() -> bool:
-    """Whether the installed MLflow's UI opens saved views (its bundle reads the tag)."""
-    import mlflow
-
-    bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
-    needle = SHARE_TAG_PREFIX.encode()
-    return any(needle in path.read_bytes() for path in bundle.glob("main.*.js"))
+    """Whether the installed MLflow's UI opens saved views."""
+    return ui_reads_saved_views()

@@ -1,0 +1,95 @@
+"""What shallownet uses of MLflow beyond its public client, against the installed MLflow
+(tracking/mlflow_internals.py): each of these is what an MLflow upgrade could break."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Metric
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.tracking import MlflowClient
+
+from shallownet.tracking import mlflow_internals as internals
+
+
+def test_the_schema_revisions_are_mlflows_own(tmp_path: Path) -> None:
+    head, known = internals.schema_revisions()
+    assert head in known
+    assert len(known) > 10  # MLflow 3 has dozens of migrations
+    db = tmp_path / "empty.db"
+    internals.build_empty_store(db)
+    con = sqlite3.connect(db)
+    try:
+        (version,) = con.execute("select version_num from alembic_version").fetchone()
+        tables = {row[0] for row in con.execute("select name from sqlite_master")}
+    finally:
+        con.close()
+    assert version == head
+    assert {"experiments", "runs", "metrics", "params", "tags"} <= tables
+    assert f"sqlite:///{db}" not in getattr(SqlAlchemyStore, "_engine_map", {})
+
+
+def _write_after_fork(uri: str, run_id: str) -> None:
+    internals.forget_inherited_connections()
+    MlflowClient(uri).log_metric(run_id, "from_child", 1.0, step=0)
+
+
+def test_a_forked_child_writes_on_its_own_connections(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("fork")).info.run_id
+    client.log_metric(run_id, "from_parent", 1.0, step=0)  # the engine's pool has a connection
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_after_fork, args=(uri, run_id)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    client.log_metric(run_id, "from_parent", 2.0, step=1)  # the parent's connection still works
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics == {"from_parent": 2.0, "from_child": 1.0}
+
+
+def test_metric_histories_in_bulk_equal_the_clients(tmp_path: Path) -> None:
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("bulk")
+    run_ids = [client.create_run(experiment).info.run_id for _ in range(3)]
+    for k, run_id in enumerate(run_ids):
+        points = [Metric("cost", 1.0 / (k + step + 1), 0, step) for step in range(5)]
+        client.log_batch(run_id, metrics=points)
+    rows = internals.metric_history_bulk(client, run_ids, "cost", chunk=2)
+    assert rows is not None
+    expected = [
+        (run_id, m.step, m.value)
+        for run_id in run_ids
+        for m in client.get_metric_history(run_id, "cost")
+    ]
+    assert sorted(rows) == sorted(expected)
+    assert len(rows) == 15
+
+
+def test_the_installed_ui_reads_saved_views() -> None:
+    assert internals.ui_reads_saved_views()  # the full mlflow package, 3.7 or later
+
+
+def test_a_newer_mlflow_than_verified_is_named_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert internals._release("3.17.2") < internals._release("3.18.0rc1")
+    assert internals._release("3.7.0") < internals._release("3.17.2")
+    internals.check_version.cache_clear()
+    monkeypatch.setattr(internals, "version", lambda _: "9.0.1")
+    with caplog.at_level(logging.WARNING, logger="shallownet"):
+        assert internals.check_version() == "9.0.1"
+        internals.check_version()
+    internals.check_version.cache_clear()
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert (
+        "MLflow 9.0.1 is newer than the newest version shallownet was verified with" in warned[0]
+    )
+    assert f"'mlflow=={internals.VERIFIED[-1]}'" in warned[0]
