@@ -19,7 +19,6 @@ from pathlib import Path
 
 import shallownet as sn
 from benchmarks.common import machine, minimal_loop, table
-from hydra_plugins.shallownet_hydra.batched_launcher import BLAS_THREAD_VARIABLES
 
 BIN = Path(sys.executable).parent
 
@@ -41,7 +40,8 @@ def depth(iterations: int) -> None:
     """The depth preset, shortened: the launcher's BLAS threads against oversubscribed."""
     its = f"train.iterations={iterations}"
     cores = str(os.cpu_count() or 1)
-    oversubscribed = dict(os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, cores))
+    variables = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+    oversubscribed = dict(os.environ, **dict.fromkeys(variables, cores))
     rows = [
         (
             "workers with cores/workers BLAS threads",

@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from hydra_plugins.shallownet_hydra.batched_launcher import BLAS_THREAD_VARIABLES, _blas_threads
+from hydra_plugins.shallownet_hydra import workers
 
 
-def _blas_environment() -> dict[str, str | None]:
-    return {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return sorted(
+        {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    )
 
 
-def test_workers_started_in_the_block_get_the_thread_count(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in BLAS_THREAD_VARIABLES:
+def _in_a_worker(blas: int) -> list[int]:
+    method = workers.start_method()  # fork where this process runs no other thread
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=workers._start_worker, initargs=(method, blas)
+    ) as pool:
+        return pool.submit(_blas_threads).result()
+
+
+def test_a_worker_gets_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's choice is kept
-    context = multiprocessing.get_context("spawn")
-    with _blas_threads(os.cpu_count() or 1), context.Pool(1) as pool:  # a worker per core
-        seen = pool.apply(_blas_environment)
-    assert seen == {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}
-    # and this process is left as it was
-    assert _blas_environment() == {
-        "OPENBLAS_NUM_THREADS": None,
-        "MKL_NUM_THREADS": "3",
-        "OMP_NUM_THREADS": None,
-    }
+    assert workers.blas_threads(os.cpu_count() or 1) == 1  # a worker per core: one each
+    assert workers.blas_threads(1) == (os.cpu_count() or 1)
+    assert _in_a_worker(1) == [1]
+
+
+def test_the_users_choice_of_threads_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: a BLAS pool of 2 threads cannot be told from one of 1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert _in_a_worker(1) == [2]  # the user's 2, not the launcher's 1

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,25 +34,43 @@ def test_the_schema_revisions_are_mlflows_own(tmp_path: Path) -> None:
     assert f"sqlite:///{db}" not in getattr(SqlAlchemyStore, "_engine_map", {})
 
 
-def _write_after_fork(uri: str, run_id: str) -> None:
-    internals.forget_inherited_connections()
+FORK = """
+import multiprocessing, sys
+from mlflow.tracking import MlflowClient
+from shallownet.tracking.mlflow_internals import forget_inherited_connections
+
+def child(uri, run_id):
+    forget_inherited_connections()
     MlflowClient(uri).log_metric(run_id, "from_child", 1.0, step=0)
+
+if __name__ == "__main__":
+    uri = sys.argv[1]
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("fork")).info.run_id
+    client.log_metric(run_id, "from_parent", 1.0, step=0)  # a connection in the pool
+    process = multiprocessing.get_context("fork").Process(target=child, args=(uri, run_id))
+    process.start()
+    process.join(60)
+    client.log_metric(run_id, "from_parent", 2.0, step=1)  # the parent's still works
+    print(process.exitcode, sorted(client.get_run(run_id).data.metrics.items()))
+"""
 
 
 def test_a_forked_child_writes_on_its_own_connections(tmp_path: Path) -> None:
+    """As a forked worker of the batched launcher does (in a fresh process: pytest's may
+    run threads, and fork copies only the calling one)."""
+    script = tmp_path / "fork.py"
+    script.write_text(FORK)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("fork")).info.run_id
-    client.log_metric(run_id, "from_parent", 1.0, step=0)  # the engine's pool has a connection
-    child = multiprocessing.get_context("fork").Process(
-        target=_write_after_fork, args=(uri, run_id)
+    out = subprocess.run(
+        [sys.executable, str(script), uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    child.start()
-    child.join(60)
-    assert child.exitcode == 0
-    client.log_metric(run_id, "from_parent", 2.0, step=1)  # the parent's connection still works
-    metrics = client.get_run(run_id).data.metrics
-    assert metrics == {"from_parent": 2.0, "from_child": 1.0}
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == "0 [('from_child', 1.0), ('from_parent', 2.0)]"
 
 
 def test_metric_histories_in_bulk_equal_the_clients(tmp_path: Path) -> None:

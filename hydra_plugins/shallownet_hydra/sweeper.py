@@ -43,7 +43,7 @@ class ShallownetSweeper(Sweeper):
     ) -> None:
         from hydra.core.plugins import Plugins
 
-        from .batched_launcher import batching
+        from .submitit_batches import batching
 
         self.hydra_context = hydra_context
         self.config = config

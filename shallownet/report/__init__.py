@@ -6,6 +6,7 @@ runs = per_run(sweep.runs, sweep.curves, sweep.keys)       # one row per run
 table = comparison(runs, by=sweep.group_keys)              # median/min/max over seeds
 """
 
+from .. import tracking  # noqa: F401  (MLflow's settings, before MLflow is imported)
 from .frames import Sweep, load_sweep
 from .tables import comparison, per_run, readable, steps_to_threshold, to_markdown
 

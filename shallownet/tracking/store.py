@@ -27,11 +27,6 @@ from .runs import retry
 
 log = logging.getLogger("shallownet")
 
-# MLflow's own HTTP client retries a refused connection for minutes; the
-# reachability check below answers in seconds instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-
 
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI, else None."""
