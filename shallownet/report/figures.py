@@ -9,7 +9,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter
 
 from ..figures import LAYER_COLOURS, cost_axis, legend_beside, new_figure
-from .tables import groups, spread
+from .tables import configurations, spread
 
 COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d"]
 
@@ -24,13 +24,13 @@ def cost_grid(table: pd.DataFrame, curves: pd.DataFrame, by: list[str]) -> Figur
     the median cost over seeds, with the min–max band."""
     panel_key = by[-1:] if len(by) >= 2 else []
     line_keys = by[:-1] if len(by) >= 2 else by
-    panels = groups(table, panel_key)
-    names = [_label(line_keys, values) for values, _ in groups(table, line_keys)]
+    panels = configurations(table, panel_key)
+    names = [_label(line_keys, values) for values, _ in configurations(table, line_keys)]
     legend = _legend_width(names)
     fig = new_figure(4.2 * len(panels) + legend, 3.8, right=legend + 0.25, left=1.05)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (panel_value, panel) in zip(axes, panels, strict=True):
-        for i, (line_values, group) in enumerate(groups(panel, line_keys)):
+        for i, (line_values, group) in enumerate(configurations(panel, line_keys)):
             wide = curves[curves["run_id"].isin(group["run_id"])].pivot_table(
                 index="step", columns="run_id", values="value"
             )
@@ -67,12 +67,13 @@ def _legend_width(names: list[str]) -> float:
 def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
     """Per configuration: distinct hidden units at the end (symmetry), saturated fraction
     at initialization (saturation) and final cost; bars are medians, whiskers min–max."""
-    configs = groups(table, by)
+    configs = configurations(table, by)
     labels = ["\n".join(map(str, values)) for values, _ in configs]
     # a bar's colour is its value of the first key (init), named in the legend
     colour_key = by[:1]
     shades = {
-        values: COLORS[i % len(COLORS)] for i, (values, _) in enumerate(groups(table, colour_key))
+        values: COLORS[i % len(COLORS)]
+        for i, (values, _) in enumerate(configurations(table, colour_key))
     }
     bar_colours = [shades[values[:1]] for values, _ in configs]
     names = [_label(colour_key, values) for values in shades]
@@ -107,8 +108,8 @@ def layer_grid(table: pd.DataFrame, layers: pd.DataFrame, by: list[str]) -> Figu
     standard deviation (Glorot & Bengio 2010, Figures 2-3). Bands that narrow layer after
     layer are signals that shrink with depth; a band pinned at a bound is saturation."""
     row_key, column_keys = by[:1], by[1:]
-    rows = groups(table, row_key)
-    columns = [values for values, _ in groups(table, column_keys)]
+    rows = configurations(table, row_key)
+    columns = [values for values, _ in configurations(table, column_keys)]
     n_layers = int(layers["layer"].max())
     names = [f"layer {l}" for l in range(1, n_layers + 1)]
     legend = _legend_width(names)

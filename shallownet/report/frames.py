@@ -39,7 +39,7 @@ from ..vocabulary import (
     ROLE_TAG,
     SWEEP_ROLE,
 )
-from .tables import groups, hidden_layers
+from .tables import configurations, hidden_layers
 
 
 @dataclass
@@ -179,7 +179,7 @@ def layer_curves(client: MlflowClient, runs: pd.DataFrame, by: list[str]) -> pd.
     if n < 2:
         return pd.DataFrame(columns=["run_id", "layer", "step", "mean", "std"])
     finished = runs[runs["status"] == "FINISHED"]
-    first = [group["run_id"].iloc[0] for _, group in groups(finished, by)]
+    first = [group["run_id"].iloc[0] for _, group in configurations(finished, by)]
     frames = []
     for l in range(1, n + 1):
         s = layer_suffix(l)

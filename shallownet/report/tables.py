@@ -39,7 +39,9 @@ def per_run(
     return out
 
 
-def groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[object, ...], pd.DataFrame]]:
+def configurations(
+    table: pd.DataFrame, keys: list[str]
+) -> list[tuple[tuple[object, ...], pd.DataFrame]]:
     """The rows of each configuration, in sweep order, keyed by a tuple of its values
     (one group of everything when there are no keys)."""
     if not keys:
@@ -60,7 +62,7 @@ def comparison(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     run recorded (the table reads ``> 10000``).
     """
     rows = []
-    for key, group in groups(table, by):
+    for key, group in configurations(table, by):
         row: dict[str, object] = dict(zip(by, key, strict=True))
         finished = group[group["status"] == "FINISHED"]
         row["runs"] = len(group)
@@ -171,7 +173,7 @@ def per_layer(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame | None:
     if n < 2:
         return None
     rows = []
-    for key, group in groups(runs[runs["status"] == "FINISHED"], by):
+    for key, group in configurations(runs[runs["status"] == "FINISHED"], by):
         for l in range(1, n + 1):
             row: dict[str, object] = dict(zip(by, map(str, key), strict=True))
             row["layer"] = str(l)
