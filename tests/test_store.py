@@ -245,3 +245,34 @@ def test_an_older_store_switches_to_wal_once_no_other_process_holds_it(tmp_path:
     con.close()
     create(uri, db)
     assert _journal(db) == "wal"
+
+
+def test_a_new_store_is_a_copy_of_the_cached_empty_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first store built is kept (named after the MLflow and SQLAlchemy that built it);
+    later ones are copies of it, which MLflow opens and writes; a cache file that is not
+    a usable store is replaced by a store built afresh."""
+    from shallownet.tracking import sqlite
+
+    monkeypatch.setenv(sqlite.CACHE_ENV, str(tmp_path / "cache"))
+    cached = sqlite.cached_store()
+    assert cached.parent == tmp_path / "cache"
+    assert cached.name.startswith("empty-store-mlflow-")
+    first, second = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    for db in (first, second):
+        db.parent.mkdir()
+    create(f"sqlite:///{first}", first)
+    assert cached.read_bytes() == first.read_bytes()  # kept
+    create(f"sqlite:///{second}", second)
+    assert second.read_bytes() == cached.read_bytes()  # copied
+    client = MlflowClient(f"sqlite:///{second}")
+    run = client.create_run(client.create_experiment("from the copy"))
+    client.log_metric(run.info.run_id, "cost", 0.5)
+    assert client.get_run(run.info.run_id).data.metrics == {"cost": 0.5}
+    cached.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)  # a broken cache file
+    third = tmp_path / "c" / "mlflow.db"
+    third.parent.mkdir()
+    create(f"sqlite:///{third}", third)
+    check_file(f"sqlite:///{third}", third)  # a complete store all the same
+    assert cached.read_bytes() == third.read_bytes()  # and the cache mended

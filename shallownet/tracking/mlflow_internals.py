@@ -65,6 +65,11 @@ def schema_revisions() -> tuple[str, frozenset[str]]:
     return heads[0], known
 
 
+def store_builder() -> str:
+    """What builds an empty store: MLflow's and SQLAlchemy's versions."""
+    return f"mlflow-{version('mlflow')}-sqlalchemy-{version('sqlalchemy')}"
+
+
 def build_empty_store(db: Path) -> None:
     """An empty MLflow store of the current schema in the SQLite file ``db``, built by
     MLflow's own SQL store; the engine MLflow keeps for it is closed and forgotten."""

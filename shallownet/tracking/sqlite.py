@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError
-from .mlflow_internals import build_empty_store, schema_revisions
+from .mlflow_internals import build_empty_store, schema_revisions, store_builder
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -125,8 +125,63 @@ def _create(db: Path) -> None:
             stale.unlink(missing_ok=True)  # left by a process killed while creating
         tmp = _temporary(db)
         try:
-            build_empty_store(tmp)
-            _write_ahead_log(tmp)  # before the store is in place: no other process has it
+            if not _copy_cached(tmp):
+                build_empty_store(tmp)
+                _write_ahead_log(tmp)  # before the store is in place: no other process has it
+                _cache(tmp)
             os.replace(tmp, db)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+# A new store is MLflow's migrations run from scratch (about a second: dozens of them);
+# the empty store they build is the same for every store of one MLflow and SQLAlchemy,
+# so the first one built is kept and later ones are copies of it.
+CACHE_ENV = "SHALLOWNET_CACHE"  # where it is kept (default: $XDG_CACHE_HOME/shallownet)
+
+
+def cache_folder() -> Path:
+    """Where shallownet keeps what it can build again (the empty store)."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "shallownet"
+
+
+def cached_store() -> Path:
+    """The cached empty store, named after the versions that built it: another MLflow
+    or SQLAlchemy never sees it (and MLflow checks its schema when it opens a store)."""
+    return cache_folder() / f"empty-store-{store_builder()}.db"
+
+
+def _copy_cached(target: Path) -> bool:
+    """Copy the cached empty store to ``target``; False if there is none usable."""
+    source = cached_store()
+    try:
+        with source.open("rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    if not data.startswith(SQLITE_HEADER):
+        return False  # not an SQLite file: build a new store instead
+    target.write_bytes(data)
+    try:
+        check_file(f"sqlite:///{target}", target)  # an MLflow store of this MLflow's schema
+    except ConfigError:
+        target.unlink()
+        return False
+    return True
+
+
+def _cache(built: Path) -> None:
+    """Keep an empty store just built, atomically; a cache that cannot be written is
+    no error (the next store is built again)."""
+    target = cached_store()
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(built.read_bytes())
+        os.replace(partial, target)
+    except OSError:
+        partial.unlink(missing_ok=True)
