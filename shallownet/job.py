@@ -49,8 +49,11 @@ class Job:
         tracking = self.settings.tracking
         return tracking.parent_run_id if tracking is not None else None
 
-    def in_sweep(self, parent_run_id: str, view_tag: str, view_keys: Sequence[str]) -> Job:
-        """This job as its sweep runs it: under the parent run, grouped in the view."""
+    def in_sweep(
+        self, parent_run_id: str, view_tag: str, view_keys: Sequence[str], figures: bool
+    ) -> Job:
+        """This job as its sweep runs it: under the parent run, grouped in the view, and
+        whether it draws its figures."""
         tracking = self.settings.tracking
         if tracking is None:
             return self
@@ -59,6 +62,7 @@ class Job:
             parent_run_id=parent_run_id,
             view_tag=view_tag,
             view_keys=tuple(view_keys),
+            draw_figures=figures,
         )
         return replace(self, settings=replace(self.settings, tracking=tracking))
 

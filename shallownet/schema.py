@@ -107,7 +107,10 @@ class TrackingConfig:
     uri: str | None = setting(None, optional(mlflow_uri))
     experiment: str = setting("shallownet", experiment_name)
     log_every: int | None = setting(None, optional(int_at_least(1)))  # None: ~100 points
-    figures: bool = setting(True)
+    figures: bool = setting(True)  # the runs' figures (PNGs) and the report's
+    # which runs of a sweep draw their figures: the first seed of each configuration
+    # (the others are repeats of it), or every run
+    run_figures: str = setting("first_seed", one_of("first_seed", "every_run"))
     skip_finished: bool = setting(False)
     graph: bool = setting(False)  # attach the computation graph (figures/computation_graph.svg)
     # Set by the sweep for each of its jobs (a user has no reason to): the sweep's parent
@@ -115,6 +118,7 @@ class TrackingConfig:
     parent_run_id: str | None = setting(None, by_sweep=True)
     view_tag: str | None = setting(None, by_sweep=True)
     view_keys: list[str] = setting([], by_sweep=True)
+    draw_figures: bool | None = setting(None, by_sweep=True)  # None: as figures says
 
 
 @dataclass

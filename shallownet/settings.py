@@ -75,10 +75,17 @@ class TrackingSettings:
     figures: bool
     skip_finished: bool
     graph: bool = False
+    run_figures: str = "first_seed"  # in a sweep: the first seed's, or every run's
     # where the sweep's jobs are recorded (see schema.TrackingConfig)
     parent_run_id: str | None = None
     view_tag: str | None = None
     view_keys: tuple[str, ...] = ()
+    draw_figures: bool | None = None  # this run's figures (None: as ``figures`` says)
+
+    @property
+    def draws_figures(self) -> bool:
+        """Whether this run draws its figures."""
+        return self.figures if self.draw_figures is None else self.draw_figures
 
 
 def text(value: Any) -> str:
@@ -296,9 +303,11 @@ def _tracking(
         figures=bool(node["figures"]),
         skip_finished=bool(node["skip_finished"]),
         graph=bool(node["graph"]),
+        run_figures=node["run_figures"],
         parent_run_id=node["parent_run_id"],
         view_tag=node["view_tag"],
         view_keys=tuple(node["view_keys"]),
+        draw_figures=node["draw_figures"],
     )
 
 

@@ -128,8 +128,25 @@ def run_sweep(
     typed = {axis.key: axis.typed for axis in sweep_axes}
     grouped = group_keys(sweep_axes, planned)
     name = sweep_name(sweep_axes)
+    drawn = drawing_figures(planned)
     with parent_run(tracking, name, typed, str(sweep_dir), planned, grouped, _report) as parent:
-        return [_launch(launcher, [job.in_sweep(*parent) for job in planned])]
+        in_sweep = [job.in_sweep(*parent, job.num in drawn) for job in planned]
+        return [_launch(launcher, in_sweep)]
+
+
+def drawing_figures(jobs: Sequence[Job]) -> set[int]:
+    """The jobs that draw their figures: with ``tracking.run_figures=first_seed`` the first
+    of each configuration (its runs that differ only in their seed are repeats), else all
+    (none with ``tracking.figures=false``)."""
+    drawn: dict[str, int] = {}
+    for job in jobs:
+        tracking = job.settings.tracking
+        if tracking is None or not tracking.figures:
+            continue
+        record = {k: text(v) for k, v in job.settings.record.items() if k != "seed"}
+        key = str(job.num) if tracking.run_figures == "every_run" else str(sorted(record.items()))
+        drawn.setdefault(key, job.num)
+    return set(drawn.values())
 
 
 def _report(uri: str, experiment: str, parent_id: str, figures: bool) -> None:
@@ -160,6 +177,8 @@ def sweep_overrides(job: Job) -> list[str]:
         return []
     keys = ",".join(_quoted(key) for key in tracking.view_keys)
     lines = [f"tracking.parent_run_id={tracking.parent_run_id}", f"tracking.view_keys=[{keys}]"]
+    if tracking.draw_figures is not None:
+        lines.append(f"tracking.draw_figures={str(tracking.draw_figures).lower()}")
     if tracking.view_tag is not None:
         lines.append(f"tracking.view_tag={_quoted(tracking.view_tag)}")
     return lines

@@ -437,3 +437,44 @@ def test_a_long_curve_and_the_description_reach_the_store_in_fewest_calls(
     assert client.get_run(run_id).data.tags[NOTE_TAG] == "a description"
     metrics.flush()  # nothing buffered: no call
     assert len(calls) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("launcher", "run_figures", "drawn"),
+    [
+        ("batched", "first_seed", {"init=zeros,seed=0", "init=small,seed=0"}),
+        ("basic", "first_seed", {"init=zeros,seed=0", "init=small,seed=0"}),
+        (
+            "batched",
+            "every_run",
+            {f"init={i},seed={s}" for i in ("zeros", "small") for s in (0, 1)},
+        ),
+    ],
+)
+def test_a_sweep_draws_each_configurations_figures_once(
+    launcher: str, run_figures: str, drawn: set[str], tmp_path: Path
+) -> None:
+    """By default the first seed of each configuration draws the run's figures (the other
+    seeds are repeats of it), under shallownet's launcher and Hydra's own alike; every
+    run does with tracking.run_figures=every_run."""
+    result = run_cli(
+        "-m",
+        "init=zeros,small",
+        "seed=0,1",
+        "train.iterations=20",
+        f"hydra/launcher={launcher}",
+        f"tracking.run_figures={run_figures}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _, children = parents_and_children(uri)
+    client = MlflowClient(uri)
+    with_figures = {
+        c.info.run_name
+        for c in children
+        if {f"figures/{f}" for f in FIGURES} <= artifact_paths(client, c.info.run_id)
+    }
+    assert with_figures == {f"{name},train.iterations=20" for name in drawn}
+    assert all(c.data.tags["shallownet.overrides"].count("tracking.") == 1 for c in children)

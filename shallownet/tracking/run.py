@@ -208,7 +208,7 @@ class TrackedRun:
             for name, text in files.items():
                 (folder / name).write_text(text)
             X, Y = result.data.X, result.data.Y
-            if tracking.figures:
+            if tracking.draws_figures:
                 from ..figures import save_run_figures
 
                 save_run_figures(
