@@ -106,7 +106,8 @@ class TrackingConfig:
     # None: sqlite:///<directory the command runs in>/mlflow.db
     uri: str | None = setting(None, optional(mlflow_uri))
     experiment: str = setting("shallownet", experiment_name)
-    log_every: int | None = setting(None, optional(int_at_least(1)))  # None: ~100 points
+    # steps between curve points; None: dense early, sparse later (tracking/run.py: on_curve)
+    log_every: int | None = setting(None, optional(int_at_least(1)))
     figures: bool = setting(True)  # the runs' figures (PNGs) and the report's
     # which runs of a sweep draw their figures: the first seed of each configuration
     # (the others are repeats of it), or every run

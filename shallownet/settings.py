@@ -71,7 +71,7 @@ class Choice:
 class TrackingSettings:
     uri: str
     experiment: str
-    log_every: int
+    log_every: int | None  # steps between curve points; None: dense early, sparse later
     figures: bool
     skip_finished: bool
     graph: bool = False
@@ -293,13 +293,10 @@ def _tracking(
         return None
     for key, value in node.items():
         check(f"tracking.{key}", value)
-    log_every = node["log_every"] or default_log_every(
-        record["train.iterations"], record["train.diagnostics_every"]
-    )
     return TrackingSettings(
         uri=_absolute(node["uri"], launch_dir),
         experiment=node["experiment"],
-        log_every=log_every,
+        log_every=node["log_every"],
         figures=bool(node["figures"]),
         skip_finished=bool(node["skip_finished"]),
         graph=bool(node["graph"]),
@@ -324,11 +321,6 @@ def _absolute(uri: str | None, launch_dir: Path) -> str:
         if path and path != ":memory:" and not Path(path).is_absolute():
             return f"sqlite:///{(launch_dir / path).resolve()}{query}"
     return uri
-
-
-def default_log_every(iterations: int, diagnostics_every: int) -> int:
-    """About 100 points per curve, on steps where diagnostics are recorded."""
-    return diagnostics_every * max(1, math.ceil(iterations / (100 * diagnostics_every)))
 
 
 # How each plugin group checks a choice: call it once on something small. (Data is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import zlib
@@ -62,12 +63,13 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
         assert (p["data.test_samples"], p["data.test_seed"]) == ("0", "null")
         assert child.data.tags["shallownet.job_num"].isdigit()
         assert child.data.tags["shallownet.version"] == "0.1.0"
-        # 200 steps, diagnostics every 10: curve points at 0, 10, ..., 190, the last step 199,
-        # and the cost after the last update at step 200
+        # 200 steps, diagnostics every 10: curve points at 0, 10, ..., 150, then every 20
+        # (tracking/run.py: on_curve), the last step 199, and the cost after the last
+        # update at step 200
         cost = client.get_metric_history(child.info.run_id, "cost")
-        assert [m.step for m in cost] == [*range(0, 200, 10), 199, 200]
+        assert [m.step for m in cost] == [*range(0, 160, 10), 160, 180, 199, 200]
         sym = client.get_metric_history(child.info.run_id, "distinct_units")
-        assert len(sym) == 21
+        assert len(sym) == 19
         for key in (
             "train_accuracy",
             "sym_rel_spread",
@@ -77,7 +79,7 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
             "grad_norm/W1",
             "grad_norm/W2",
         ):
-            assert len(client.get_metric_history(child.info.run_id, key)) == 21, key
+            assert len(client.get_metric_history(child.info.run_id, key)) == 19, key
         assert child.data.metrics["final_cost"] == pytest.approx(cost[-1].value)
         files = artifact_paths(client, child.info.run_id)
         assert {"history.csv", "config.yaml", "overrides.yaml"} <= files
@@ -478,3 +480,19 @@ def test_a_sweep_draws_each_configurations_figures_once(
     }
     assert with_figures == {f"{name},train.iterations=20" for name in drawn}
     assert all(c.data.tags["shallownet.overrides"].count("tracking.") == 1 for c in children)
+
+
+def test_curves_are_dense_early_and_sparse_later() -> None:
+    """MLflow's curves: every recorded step of the first 16, then 8 for each doubling of
+    the step, and the last step; with tracking.log_every, every log_every-th step."""
+    from shallownet.tracking.run import on_curve
+
+    steps = [s for s in range(10_000) if on_curve(s, 9_999, 10, uniform=False)]
+    assert steps[:17] == [*range(0, 160, 10), 160]
+    assert steps[16:26] == [160, 180, 200, 220, 240, 260, 280, 300, 320, 360]
+    assert steps[-1] == 9_999
+    assert len(steps) == 65  # against 1,000 recorded (history.csv has all 10,000 steps)
+    gaps = [b - a for a, b in itertools.pairwise(steps[:-1])]  # the last step aside
+    assert gaps == sorted(gaps)  # never denser later
+    uniform = [s for s in range(200) if on_curve(s, 199, 25, uniform=True)]
+    assert uniform == [0, 25, 50, 75, 100, 125, 150, 175, 199]
