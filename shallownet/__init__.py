@@ -14,6 +14,15 @@ Backpropagation on a computation graph (``sn.graph``)::
     a, b, c = sn.graph.Var(5.0), sn.graph.Var(3.0), sn.graph.Var(2.0)
     J = 3 * (a + b * c)            # J.value == 33
     J.backward()                   # a.grad, b.grad, c.grad == 3, 6, 9
+
+How a job flows, module by module (docs/architecture.md): the command line
+(``cli``) hands the typed grid to the plan (``sweep``), which composes
+(``compose``) and validates (``validate``) every job into its record (``job``,
+``settings``, ``schema``); the sweep's parent run opens (``tracking.parent``); the
+batched launcher places batches of jobs in workers; the job lifecycle
+(``lifecycle``) opens each run (``tracking.run``), trains (``train``, ``stack``,
+``network``) and ends each run with a true status; the report (``report``) reads
+the store back through its vocabulary (``vocabulary``).
 """
 
 from . import datasets, diagnostics, graph

@@ -5,13 +5,14 @@
     shallownet -m init=zeros,small  a sweep: exactly the grid typed
     shallownet --help               groups, their options (every registered plugin) and examples
 
-How a job flows: the shallownet sweeper (hydra_plugins/shallownet_hydra/sweeper.py,
-work in shallownet/sweep.py) composes and validates every job (shallownet/config.py:
-one settings record per job), opens the sweep's parent run (shallownet/tracking/sweep.py)
-and hands the jobs to a launcher; the launcher runs shallownet.task.task, the one job
-lifecycle (shallownet/task.py: open the run, train with shallownet/train.py, record
-with shallownet/tracking/run.py, end FINISHED or FAILED). User errors end in one line
-on stderr and exit code 2; nothing is written.
+How a job flows (docs/architecture.md): the shallownet sweeper
+(hydra_plugins/shallownet_hydra/sweeper.py, work in shallownet/sweep.py) composes
+(shallownet/compose.py) and validates (shallownet/validate.py) every job into one
+record (shallownet/job.py, shallownet/settings.py), opens the sweep's parent run
+(shallownet/tracking/parent.py) and hands the jobs to a launcher; the launcher runs
+shallownet.lifecycle.task, the one job lifecycle (open the run, train, record, end
+FINISHED or FAILED). User errors end in one line on stderr and exit code 2; nothing
+is written.
 """
 
 from __future__ import annotations
