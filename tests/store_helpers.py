@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -28,3 +31,14 @@ def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -
     for item in client.list_artifacts(run_id, path):
         out |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
     return out
+
+
+def store_schema(db: Path) -> tuple[str, set[str]]:
+    """An SQLite store's schema revision (Alembic's) and its tables."""
+    con = sqlite3.connect(db)
+    try:
+        (version,) = con.execute("select version_num from alembic_version").fetchone()
+        tables = {row[0] for row in con.execute("select name from sqlite_master")}
+    finally:
+        con.close()
+    return str(version), tables

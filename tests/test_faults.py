@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ from shallownet.tracking.mlflow_internals import schema_revisions
 
 from .cli_helpers import REPO, run_cli, start_cli
 from .servers import mlflow_server
-from .store_helpers import experiment_runs, parents_and_children
+from .store_helpers import experiment_runs, parents_and_children, store_schema
 
 pytestmark = pytest.mark.slow
 
@@ -147,12 +146,7 @@ def _complete_or_absent(db: Path) -> bool:
     """The store is absent, or a complete MLflow store at this MLflow's schema."""
     if not db.exists():
         return True
-    con = sqlite3.connect(db)
-    try:
-        (version,) = con.execute("select version_num from alembic_version").fetchone()
-        tables = {row[0] for row in con.execute("select name from sqlite_master")}
-    finally:
-        con.close()
+    version, tables = store_schema(db)
     return version == schema_revisions()[0] and {"experiments", "runs", "metrics"} <= tables
 
 

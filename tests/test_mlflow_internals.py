@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from shallownet.tracking import mlflow_internals as internals
 
+from .store_helpers import store_schema
+
 
 def test_the_schema_revisions_are_mlflows_own(tmp_path: Path) -> None:
     head, known = internals.schema_revisions()
@@ -23,12 +24,7 @@ def test_the_schema_revisions_are_mlflows_own(tmp_path: Path) -> None:
     assert len(known) > 10  # MLflow 3 has dozens of migrations
     db = tmp_path / "empty.db"
     internals.build_empty_store(db)
-    con = sqlite3.connect(db)
-    try:
-        (version,) = con.execute("select version_num from alembic_version").fetchone()
-        tables = {row[0] for row in con.execute("select name from sqlite_master")}
-    finally:
-        con.close()
+    version, tables = store_schema(db)
     assert version == head
     assert {"experiments", "runs", "metrics", "params", "tags"} <= tables
     assert f"sqlite:///{db}" not in getattr(SqlAlchemyStore, "_engine_map", {})
