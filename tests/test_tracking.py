@@ -63,13 +63,13 @@ def test_sweep_on_the_default_store(tmp_path: Path) -> None:
         assert (p["data.test_samples"], p["data.test_seed"]) == ("0", "null")
         assert child.data.tags["shallownet.job_num"].isdigit()
         assert child.data.tags["shallownet.version"] == "0.1.0"
-        # 200 steps, diagnostics every 10: curve points at 0, 10, ..., 150, then every 20
-        # (tracking/run.py: on_curve), the last step 199, and the cost after the last
-        # update at step 200
+        # 200 steps, diagnostics every 10: cost points at 0, 10, ..., 190, the last step 199,
+        # and the cost after the last update at step 200; the diagnostics at 0, 10, ..., 150,
+        # then every 20 (tracking/run.py: on_curve), and the last step
         cost = client.get_metric_history(child.info.run_id, "cost")
-        assert [m.step for m in cost] == [*range(0, 160, 10), 160, 180, 199, 200]
+        assert [m.step for m in cost] == [*range(0, 200, 10), 199, 200]
         sym = client.get_metric_history(child.info.run_id, "distinct_units")
-        assert len(sym) == 19
+        assert [m.step for m in sym] == [*range(0, 160, 10), 160, 180, 199]
         for key in (
             "train_accuracy",
             "sym_rel_spread",

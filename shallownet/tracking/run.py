@@ -61,9 +61,9 @@ PER_OCTAVE = 8  # curve points for each doubling of the step, after the first 16
 
 
 def on_curve(step: int, last: int, every: int, uniform: bool) -> bool:
-    """Whether a step's numbers are a point of MLflow's curves (``history.csv`` has every
-    step): the last step, and every ``every``-th step; by default (not ``uniform``) only
-    the first 16 of those, then 8 for each doubling of the step: dense where curves
+    """Whether a step's diagnostics are a point of MLflow's curves (``history.csv`` has
+    every step): the last step, and every ``every``-th step; by default (not ``uniform``)
+    only the first 16 of those, then 8 for each doubling of the step: dense where curves
     change most, about 65 points over 10,000 steps recorded every 10."""
     if step == last:
         return True
@@ -76,6 +76,12 @@ def on_curve(step: int, last: int, every: int, uniform: bool) -> bool:
     return k % stride == 0
 
 
+def cost_log_every(settings: Settings) -> int:
+    """Steps between points of the cost curve: about 100 points, on diagnostics steps."""
+    every = settings.diagnostics_every
+    return every * max(1, math.ceil(settings.iterations / (100 * every)))
+
+
 class MlflowMetrics(Callback):
     """Training callback: buffer cost and recorded diagnostics, write them in batches."""
 
@@ -85,9 +91,11 @@ class MlflowMetrics(Callback):
         run_id: str,
         every: int,
         uniform: bool = True,
+        cost_every: int | None = None,
         flush_seconds: float = 10.0,
     ) -> None:
         self.client, self.run_id, self.every, self.uniform = client, run_id, every, uniform
+        self.cost_every = cost_every or every  # the cost curve: uniform, for the report
         self.flush_seconds = flush_seconds
         self._buffer: list[Metric] = []
         self._records_seen = 0
@@ -109,7 +117,7 @@ class MlflowMetrics(Callback):
         self._records_seen = len(records)
 
     def on_step(self, state: TrainState) -> None:
-        if on_curve(state.step, state.iterations - 1, self.every, self.uniform):
+        if on_curve(state.step, state.iterations - 1, self.cost_every, uniform=True):
             self._buffer.append(Metric(COST, state.cost, int(time.time() * 1000), state.step))
         self._collect(state)
         if time.monotonic() - self._last_flush > self.flush_seconds:
@@ -203,7 +211,11 @@ class TrackedRun:
         """A fresh metrics callback for (another attempt at) training this run."""
         log_every = self.settings.tracking and self.settings.tracking.log_every
         every = log_every or self.settings.diagnostics_every  # by default: dense, then sparse
-        self.metrics = MlflowMetrics(self.client, self.run_id, every, uniform=bool(log_every))
+        # the cost at about 100 uniform points: the report reads when it crossed a threshold
+        cost_every = log_every or cost_log_every(self.settings)
+        self.metrics = MlflowMetrics(
+            self.client, self.run_id, every, uniform=bool(log_every), cost_every=cost_every
+        )
         return self.metrics
 
     def finish(self, result: Outcome, files: Mapping[str, str], title: str) -> str:
