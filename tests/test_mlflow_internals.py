@@ -108,3 +108,26 @@ def test_a_newer_mlflow_than_verified_is_named_once(
         "MLflow 9.0.1 is newer than the newest version shallownet was verified with" in warned[0]
     )
     assert f"'mlflow=={internals.VERIFIED[-1]}'" in warned[0]
+
+
+def test_inserted_metrics_read_back_as_log_batchs(tmp_path: Path) -> None:
+    """The bulk insert stores what log_batch stores: every point, and the latest value
+    of each key as the run's metric; a value that is not finite is left to log_batch."""
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("insert")
+    points = [
+        Metric(f"m{k}", 0.5 + k + step / 7, 1_000 + step, step)
+        for k in range(3)
+        for step in range(40)
+    ]
+    logged, inserted = (client.create_run(experiment).info.run_id for _ in range(2))
+    client.log_batch(logged, metrics=points)
+    assert internals.insert_metrics(client, inserted, points)
+    for key in ("m0", "m1", "m2"):
+        mine = [(m.step, m.value, m.timestamp) for m in client.get_metric_history(inserted, key)]
+        theirs = [(m.step, m.value, m.timestamp) for m in client.get_metric_history(logged, key)]
+        assert sorted(mine) == sorted(theirs)
+        assert len(mine) == 40
+    assert client.get_run(inserted).data.metrics == client.get_run(logged).data.metrics
+    assert not internals.insert_metrics(client, inserted, [Metric("m0", float("nan"), 0, 99)])
+    assert len(client.get_metric_history(inserted, "m0")) == 40  # nothing written

@@ -405,14 +405,17 @@ def test_without_saved_views_the_sweep_prints_a_plain_link(
     assert not [key for key in tags if key.startswith("mlflow.sharedViewState.")]
 
 
+@pytest.mark.parametrize("sql_insert", [True, False])
 def test_a_long_curve_and_the_description_reach_the_store_in_fewest_calls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sql_insert: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2,500 buffered points and the run's description: three log_batch calls under
-    MLflow's limit of 1,000 entities per call, every point stored once, the tag with
-    the last call."""
+    """2,500 buffered points and the run's description, every point stored once: on an
+    SQL store one insert of all points (mlflow_internals.insert_metrics), then the tag;
+    through log_batch (any other store), three calls under MLflow's limit of 1,000
+    entities per call, the tag with the last."""
     from mlflow.entities import Metric, RunTag
 
+    from shallownet.tracking import mlflow_internals, run
     from shallownet.tracking.run import MlflowMetrics
     from shallownet.tracking.sqlite import create
     from shallownet.vocabulary import NOTE_TAG
@@ -424,21 +427,30 @@ def test_a_long_curve_and_the_description_reach_the_store_in_fewest_calls(
     run_id = client.create_run("0").info.run_id
     calls: list[tuple[int, int]] = []
     log_batch = client.log_batch
+    inserted: list[int] = []
 
-    def counted(run_id: str, metrics: list[Metric], tags: list[RunTag]) -> None:
+    def counted(run_id: str, metrics: list[Metric] = [], tags: list[RunTag] = []) -> None:  # noqa: B006
         calls.append((len(metrics), len(tags)))
         log_batch(run_id, metrics=metrics, tags=tags)
 
+    def insert(client: MlflowClient, run_id: str, metrics: list[Metric]) -> bool:
+        inserted.append(len(metrics))
+        return sql_insert and mlflow_internals.insert_metrics(client, run_id, metrics)
+
     monkeypatch.setattr(client, "log_batch", counted)
+    monkeypatch.setattr(run, "insert_metrics", insert)
     metrics = MlflowMetrics(client, run_id, every=1)
     metrics.add(Metric("cost", 1.0 / (step + 1), 0, step) for step in range(2500))
     metrics.flush(tags=[RunTag(NOTE_TAG, "a description")])
-    assert calls == [(999, 0), (999, 0), (502, 1)]
+    assert inserted == [2500]
+    assert calls == ([(0, 1)] if sql_insert else [(999, 0), (999, 0), (502, 1)])
     history = client.get_metric_history(run_id, "cost")
     assert sorted(m.step for m in history) == list(range(2500))
+    assert client.get_run(run_id).data.metrics["cost"] == 1.0 / 2500  # the latest point
     assert client.get_run(run_id).data.tags[NOTE_TAG] == "a description"
     metrics.flush()  # nothing buffered: no call
-    assert len(calls) == 3
+    assert inserted == [2500]
+    assert len(calls) == (1 if sql_insert else 3)
 
 
 @pytest.mark.slow

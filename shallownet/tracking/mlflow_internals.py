@@ -9,7 +9,8 @@ passed on. A newer MLflow is allowed, with a warning once per process.
   another schema in one line instead of in a migration traceback;
 - an empty store built by MLflow's own SQL store, and the engine MLflow caches
   per database URI (forgotten for a temporary file; not shared across a fork);
-- the bulk read of metric histories the SQL store does for its UI's charts;
+- the bulk read of metric histories the SQL store does for its UI's charts, and a
+  bulk write of a run's metrics into the SQL store's own tables;
 - whether the installed UI reads saved views (its JavaScript bundle names the tag).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -104,17 +106,59 @@ def metric_history_bulk(
     """A metric's history of many runs in a few queries where the store is a database
     (MLflow's SQL store reads them so for its UI's charts; its client has no such call,
     and one call per run costs about 10 ms); None for other stores."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    if not isinstance(store, SqlAlchemyStore):
+    store = _sql_store(client)
+    if store is None:
         return None
     rows = []
     for start in range(0, len(run_ids), chunk):
         some = run_ids[start : start + chunk]
-        found = store.get_metric_history_bulk(some, metric, max_results=2**62)  # type: ignore[no-untyped-call]
+        found = store.get_metric_history_bulk(some, metric, max_results=2**62)
         rows += [(m.run_id, m.step, m.value) for m in found]
     return rows
+
+
+def _sql_store(client: Any) -> Any:
+    """The client's store where it is MLflow's SQL store (SQLite, PostgreSQL, ...), else None."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    return store if isinstance(store, SqlAlchemyStore) else None
+
+
+def _takes(function: Any, parameter: str) -> bool:
+    import inspect
+
+    try:
+        return parameter in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def insert_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> bool:
+    """A run's metric points (finite, each key and step once), in one transaction of
+    MLflow's SQL store: one bulk INSERT into its ``metrics`` table (its ORM's own table
+    definition) and its update of ``latest_metrics``. ``log_batch`` builds an ORM object
+    per point, about six times slower (1,000 points: 160 ms against 26 ms). False, and
+    nothing written, where the store is not an SQL store or a value is not finite (then
+    ``log_batch`` is the way)."""
+    import math
+
+    import sqlalchemy
+    from mlflow.store.tracking.dbmodels.models import SqlMetric
+
+    store = _sql_store(client)
+    if store is None or not all(math.isfinite(m.value) for m in metrics):
+        return False
+    rows = [
+        {"run_uuid": run_id, "key": m.key, "value": float(m.value), "timestamp": m.timestamp,
+         "step": m.step, "is_nan": False}
+        for m in metrics
+    ]  # fmt: skip
+    writing = {"read_only": False} if _takes(store.ManagedSessionMaker, "read_only") else {}
+    with store.ManagedSessionMaker(**writing) as session:  # read-only by default since 3.15
+        session.execute(sqlalchemy.insert(SqlMetric), rows)
+        store._update_latest_metrics_if_necessary([SqlMetric(**row) for row in rows], session)
+    return True
 
 
 @functools.cache

@@ -41,6 +41,7 @@ from ..vocabulary import (
     VERSION_TAG,
     summary_names,
 )
+from .mlflow_internals import insert_metrics
 from .owner import owner_tags
 from .runs import end_run, retry
 from .store import prepare
@@ -147,6 +148,14 @@ class MlflowMetrics(Callback):
         """Write the buffered points in as few calls as MLflow's batch limits allow;
         ``tags`` go with the last (each call is a store transaction)."""
         self._last_flush = time.monotonic()
+        inserted: bool = bool(self._buffer) and retry(
+            insert_metrics, self.client, self.run_id, self._buffer
+        )
+        if inserted:
+            self._buffer.clear()  # an SQL store took them in one insert
+            if tags:
+                retry(self.client.log_batch, self.run_id, tags=list(tags))
+            return
         size = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(tags))
         while True:
             chunk = self._buffer[:size]
