@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ..vocabulary import SHARE_TAG_PREFIX
@@ -125,6 +126,10 @@ def _sql_store(client: Any) -> Any:
     return store if isinstance(store, SqlAlchemyStore) else None
 
 
+def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["step"], row["timestamp"], row["value"])
+
+
 def _takes(function: Any, parameter: str) -> bool:
     import inspect
 
@@ -157,7 +162,14 @@ def insert_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> bool:
     writing = {"read_only": False} if _takes(store.ManagedSessionMaker, "read_only") else {}
     with store.ManagedSessionMaker(**writing) as session:  # read-only by default since 3.15
         session.execute(sqlalchemy.insert(SqlMetric), rows)
-        store._update_latest_metrics_if_necessary([SqlMetric(**row) for row in rows], session)
+        # each key's newest point (MLflow keeps the greatest step, timestamp, value)
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            kept = newest.get(row["key"])
+            if kept is None or _order(row) > _order(kept):
+                newest[row["key"]] = row
+        latest = [SimpleNamespace(**row) for row in newest.values()]
+        store._update_latest_metrics_if_necessary(latest, session)
     return True
 
 
