@@ -164,12 +164,11 @@ def train_stack(
     list of History, one per network
     """
     member_callbacks = _check(nets, learning_rates, iterations, callbacks)
-    if len(nets) <= 1:
-        one = zip(nets, member_callbacks, strict=True)
-        return [
-            _train_one(net, X, Y, learning_rates[0], iterations, cbs, stack_callbacks)
-            for net, cbs in one
-        ]
+    if not nets:
+        return []
+    if len(nets) == 1:  # a stack of one is the course's loop
+        net, rate, callbacks_of_one = nets[0], learning_rates[0], member_callbacks[0]
+        return [_train_one(net, X, Y, rate, iterations, callbacks_of_one, stack_callbacks)]
     X, Y = nets[0].check_data(X, Y)
     with stacked(nets) as params:
         run = _Stack(nets, X, Y, params, learning_rates, iterations, member_callbacks)
