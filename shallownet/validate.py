@@ -216,9 +216,8 @@ def hydra_job(cfg: DictConfig) -> Job:
     :class:`ValidateRun`, a sweep's jobs by the sweep; a job of another sweeper is checked
     here (it then fails alone, with the reason on its run)."""
     hydra_cfg = HydraConfig.get()
-    checked = hydra_cfg.mode == RunMode.RUN or hydra_cfg.sweeper.get("_target_", "").endswith(
-        "ShallownetSweeper"
-    )
+    sweeper = hydra_cfg.runtime.choices.get("hydra/sweeper")
+    checked = hydra_cfg.mode == RunMode.RUN or sweeper == "shallownet"
     return job_from_hydra(cfg, hydra_cfg, checked)
 
 
