@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -276,3 +277,39 @@ def test_a_new_store_is_a_copy_of_the_cached_empty_store(
     create(f"sqlite:///{third}", third)
     check_file(f"sqlite:///{third}", third)  # a complete store all the same
     assert cached.read_bytes() == third.read_bytes()  # and the cache mended
+
+
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_a_store_path_that_is_not_a_regular_file_is_refused_untouched(
+    through_a_link: bool, tmp_path: Path
+) -> None:
+    """A FIFO (or a device, a socket) named as the store, directly or through a symbolic
+    link, is refused in one line before anything reads it (reading a FIFO blocks), and is
+    never replaced by a store."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    db = tmp_path / "mlflow.db"
+    if through_a_link:
+        db.symlink_to(fifo)
+    else:
+        db = fifo
+    uri = f"sqlite:///{db}"
+    with pytest.raises(ConfigError, match=r"is a FIFO or socket, not a regular file; a store"):
+        check_reachable(uri)
+    with pytest.raises(ConfigError, match=r"is a FIFO or socket, not a regular file"):
+        create(uri, db.resolve())  # even if asked to create it there
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"fifo", db.name})
+
+
+def test_the_command_refuses_a_fifo_as_its_store_and_writes_nothing(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "mlflow.db")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "shallownet"), "train.iterations=5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "mlflow.db' is a FIFO or socket, not a regular file" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]

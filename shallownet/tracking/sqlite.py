@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +33,35 @@ def _invalid(uri: str, why: str) -> ConfigError:
     return ConfigError(f"tracking.uri={uri!r} is invalid: {why}")
 
 
+def _kind(db: Path) -> str | None:
+    """What ``db`` is, through symbolic links: "file", "folder", another kind (a device,
+    a FIFO, a socket), or None where nothing is there yet. Nothing is opened."""
+    try:
+        mode = db.stat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "FIFO or socket"
+
+
 def check_file(uri: str, db: Path) -> None:
-    """Raise ConfigError if ``db`` exists and MLflow could not use it as its store."""
-    if not db.exists():
+    """Raise ConfigError if ``db`` exists and MLflow could not use it as its store. Only a
+    regular file (or nothing) is ever read, created or replaced as a store: a folder, a
+    device, a FIFO or a socket is refused before anything is read from it."""
+    kind = _kind(db)
+    if kind is None:
         return
-    if db.is_dir():
+    if kind == "folder":
         raise _invalid(uri, f"{str(db)!r} is a folder, not an MLflow SQLite file")
+    if kind != "file":
+        raise _invalid(
+            uri,
+            f"{str(db)!r} is a {kind}, not a regular file; a store is kept only in a "
+            f"regular file: choose another tracking.uri",
+        )
     try:
         with db.open("rb") as f:
             header = f.read(len(SQLITE_HEADER))
@@ -119,6 +143,10 @@ def _write_ahead_log(db: Path) -> None:
 
 def _create(db: Path) -> None:
     with _locked(db.parent):
+        kind = _kind(db)
+        if kind not in (None, "file"):  # never replace what is not a store's file
+            uri = f"sqlite:///{db}"
+            raise _invalid(uri, f"{str(db)!r} is a {kind}, not a regular file")
         if db.exists() and db.stat().st_size > 0:
             return  # another process created it while this one waited
         for stale in db.parent.glob(f".{db.name}.creating-*"):
