@@ -120,31 +120,41 @@ class ActivationRegistry(Registry[Activation]):
     def check(self, name: str, *, tol: float = 1e-6, **params: float) -> float:
         """Compare g' with central differences of g; raise if they disagree.
 
-        Points are drawn away from 0 so that kinks (relu) do not count as errors.
-        Returns the largest absolute error found.
+        Points are drawn away from 0 so that kinks (relu) do not count as errors. The
+        same points are checked in the shapes training uses: 1-D, a layer's (n_h, m)
+        and a stack's (K, n_h, m). Returns the largest absolute error found.
         """
         act = self.get(name).with_params(**params)
         rng = np.random.default_rng(0)
         z = rng.uniform(0.05, 4.0, size=200) * rng.choice([-1.0, 1.0], size=200)
-        h = 1e-6
-        numeric = (act(z + h) - act(z - h)) / (2 * h)
-        analytic = act.grad(z, act(z))
-        if np.shape(analytic) != z.shape:
-            msg = (
-                f"activation {name!r}: derivative returned shape {np.shape(analytic)} "
-                f"for input of shape {z.shape}"
-            )
-            raise PluginError(msg)
-        err = np.abs(analytic - numeric) / np.maximum(1.0, np.abs(numeric))
-        worst = int(np.argmax(err))
-        if not err[worst] <= tol:  # also catches nan
-            msg = (
-                f"activation {name!r}: derivative disagrees with central differences "
-                f"at z={z[worst]:.4g}: g'(z)={analytic[worst]:.6g}, "
-                f"numerical {numeric[worst]:.6g}"
-            )
-            raise PluginError(msg)
-        return float(err[worst])
+        worst = 0.0
+        for shape in ((200,), (4, 50), (2, 4, 25)):
+            worst = max(worst, _check_derivative(name, act, z.reshape(shape), tol))
+        return worst
+
+
+def _check_derivative(name: str, act: Activation, z: Array, tol: float) -> float:
+    """The largest relative error of g' against central differences of g at ``z``."""
+    h = 1e-6
+    numeric = (act(z + h) - act(z - h)) / (2 * h)
+    analytic = act.grad(z, act(z))
+    where = "" if z.ndim == 1 else f" (on input of shape {z.shape})"
+    if np.shape(analytic) != z.shape:
+        msg = (
+            f"activation {name!r}: derivative returned shape {np.shape(analytic)} "
+            f"for input of shape {z.shape}"
+        )
+        raise PluginError(msg)
+    err = np.abs(analytic - numeric) / np.maximum(1.0, np.abs(numeric))
+    worst = np.unravel_index(int(np.argmax(err)), err.shape)
+    if not err[worst] <= tol:  # also catches nan
+        msg = (
+            f"activation {name!r}: derivative disagrees with central differences "
+            f"at z={z[worst]:.4g}: g'(z)={analytic[worst]:.6g}, "
+            f"numerical {numeric[worst]:.6g}{where}"
+        )
+        raise PluginError(msg)
+    return float(err[worst])
 
 
 activations = ActivationRegistry("activation", "shallownet.activations", validate=_validate)

@@ -34,8 +34,27 @@ def names() -> list[str]:
 
 
 def load(name: str, **params: Any) -> tuple[Array, Array]:
-    """Load a registered data set by name: ``load("circles", n_samples=300, noise=0.05)``."""
-    return _registry.get(name)(**params)
+    """Load a registered data set by name: ``load("circles", n_samples=300, noise=0.05)``.
+
+    Whatever a loader returns is checked as data: X of shape (n_x, m) of finite numbers
+    and Y of shape (1, m); a nan or an inf in the features is the data's fault, and
+    named as such, not left to surface in training as a diverging cost."""
+    X, Y = _registry.get(name)(**params)
+    X, Y = np.asarray(X), np.asarray(Y)
+    if X.ndim != 2 or Y.shape != (1, X.shape[-1]):
+        msg = (
+            f"data set {name!r} returned X of shape {X.shape} and Y of shape {Y.shape}; "
+            f"it must return X (n_x, m) and Y (1, m), one column per example"
+        )
+        raise ValueError(msg)
+    bad = int(np.size(X) - np.count_nonzero(np.isfinite(X)))
+    if bad:
+        msg = (
+            f"data set {name!r} returned {bad} feature value(s) that are not finite "
+            f"(nan or inf); features must be finite numbers"
+        )
+        raise ValueError(msg)
+    return X, Y
 
 
 def _check_n(value: object, minimum: int = 2, name: str = "n_samples") -> int:

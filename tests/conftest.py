@@ -56,7 +56,8 @@ def _restore_registries() -> Iterator[None]:
     """Tests may register plugins; leave the registries (and the config options that
     follow them) as they found them."""
     saved: list[tuple[Registry[Any], dict[str, Any], dict[str, str]]] = [
-        (reg, dict(reg._items), dict(reg._origins)) for reg in (sn.initializers, sn.activations)
+        (reg, dict(reg._items), dict(reg._origins))
+        for reg in (sn.initializers, sn.activations, sn.datasets._registry)
     ]
     yield
     changed = False

@@ -42,3 +42,11 @@ def fragile(shape: tuple[int, int], rng: np.random.Generator) -> Any:
         msg = "fragile initializer: cannot initialize a 7x2 layer"
         raise RuntimeError(msg)
     return rng.standard_normal(shape) * 0.01
+
+
+@sn.datasets.register("nan_features")
+def nan_features(n_samples: int = 20, seed: int = 1) -> Any:
+    """A data set with one missing feature value: the data's fault, not the learning rate's."""
+    X = np.random.default_rng(seed).standard_normal((2, n_samples))
+    X[1, 3] = np.nan
+    return X, (X[:1] > 0).astype(float)

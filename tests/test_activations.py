@@ -111,3 +111,24 @@ def test_unknown_activation_parameter() -> None:
         PluginError, match=r"unknown activation parameter\(s\) beta; allowed: alpha"
     ):
         sn.activations.get("leaky_relu").with_params(beta=1.0)
+
+
+def test_a_derivative_right_on_1d_but_wrong_on_a_layer_is_caught() -> None:
+    """check() tries the shapes training uses ((n_h, m) and a stack's (K, n_h, m)), so an
+    activation whose derivative is right only on 1-D input is refused."""
+    sn.activations.register(
+        "tanh_flat_only",
+        sn.Activation(
+            forward=np.tanh,
+            derivative=lambda z, a: (1 - a**2) * (1.0 if z.ndim == 1 else 0.5),
+        ),
+    )
+    try:
+        with pytest.raises(
+            sn.PluginError,
+            match=r"'tanh_flat_only': derivative disagrees with central differences .* "
+            r"\(on input of shape \(4, 50\)\)",
+        ):
+            sn.activations.check("tanh_flat_only")
+    finally:
+        sn.activations.unregister("tanh_flat_only")

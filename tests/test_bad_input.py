@@ -215,6 +215,12 @@ CASES: list[Case] = [
         "init: initializer 'transposed' returned shape (2, 4), expected (4, 2) (fan_out, fan_in)",
     ),
     (
+        ("data=nan_features",),
+        FAULTY,
+        None,
+        "data: data set 'nan_features' returned 1 feature value(s) that are not finite (nan or inf); features must be finite numbers",
+    ),
+    (
         ("activation=wrong_derivative",),
         FAULTY,
         None,
