@@ -190,6 +190,41 @@ def test_report_without_a_store_says_what_to_do(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("threshold", ["nan", "-1", "inf", "0"])
+def test_a_threshold_that_is_no_cost_is_refused_in_one_line(
+    threshold: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--threshold", threshold])
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"shallownet-report: error: --threshold={float(threshold)!r} is invalid: "
+        "must be a positive number (a cost, e.g. 0.3)"
+    )
+
+
+def test_ctrl_c_during_a_report_is_one_line(
+    recorded_sweep: RecordedSweep,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the report reads the store: one line naming the signal, exit 130."""
+    from shallownet.report import cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_sweep", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--tracking-uri", recorded_sweep.uri, "--out", str(tmp_path)])
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "shallownet-report: interrupted by SIGINT"
+    ]
+
+
 def test_report_of_a_recorded_sweep(
     recorded_sweep: RecordedSweep, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

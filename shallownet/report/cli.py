@@ -13,7 +13,9 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from .. import interrupts
 from ..errors import USER_ERRORS, ConfigError, first_line
+from ..schema import positive_number
 from ..tracking.store import check_reachable, served, sqlite_path, ui_command
 from ..tracking.view import saved_url
 from .frames import load_sweep
@@ -51,7 +53,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Console entry point: the report, or one line saying why not (Ctrl-C included)."""
     args = _parser().parse_args(argv)
+    allowed = positive_number(args.threshold)
+    if allowed is not None:
+        print(
+            f"shallownet-report: error: --threshold={args.threshold!r} is invalid: {allowed} "
+            f"(a cost, e.g. {DEFAULT_THRESHOLD})",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    interrupts.install()
+    try:
+        _report(args)
+    except KeyboardInterrupt as exc:
+        print(f"\nshallownet-report: {interrupts.reason(exc)}", file=sys.stderr)
+        sys.exit(interrupts.exit_code(exc))
+
+
+def _report(args: argparse.Namespace) -> None:
     try:
         db = sqlite_path(args.tracking_uri)
         if db is not None and not db.is_file():
