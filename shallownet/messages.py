@@ -18,6 +18,13 @@ from . import errors
 from .errors import Abort, first_line
 from .plugin_modules import ENV_VAR
 
+# Hydra's launchers and sweepers that shallownet's extras install (pyproject.toml)
+EXTRAS = {
+    ("hydra/launcher", "joblib"): "parallel",
+    ("hydra/launcher", "submitit_local"): "cluster",
+    ("hydra/launcher", "submitit_slurm"): "cluster",
+}
+
 # every error the command line reports in one line, without a traceback
 USER_ERRORS: tuple[type[Exception], ...] = (CompactHydraException, *errors.USER_ERRORS)
 
@@ -33,6 +40,8 @@ def one_line(exc: BaseException) -> str:
         hint = ""
         if group in ("init", "activation", "data"):
             hint = f"; a plugin of your own? name its module in {ENV_VAR}"
+        elif (extra := EXTRAS.get((group, value))) is not None:
+            hint = f"; it comes with an extra: pip install 'shallownet[{extra}]'"
         options = ", ".join(sorted(exc.options))
         return f"{group}={value!r} is invalid: unknown option; choose from {options}{hint}"
     cause = exc.__cause__

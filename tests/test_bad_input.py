@@ -963,3 +963,23 @@ PYTHON: list[tuple[Callable[[], object], type[Exception], str]] = [
 def test_python_api(call: Callable[[], object], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("value", "extra"),
+    [("joblib", "parallel"), ("submitit_local", "cluster"), ("submitit_slurm", "cluster")],
+)
+def test_a_launcher_of_an_extra_names_the_extra_to_install(value: str, extra: str) -> None:
+    """Without the extra installed, Hydra knows only basic and batched: the line says how
+    to get the launcher typed (Hydra's own exception, as composition raises it)."""
+    from hydra.errors import MissingConfigException
+
+    exc = MissingConfigException(
+        "Could not find 'hydra/launcher/...'",
+        missing_cfg_file=f"hydra/launcher/{value}",
+        options=["batched", "basic"],
+    )
+    assert one_line(exc) == (
+        f"hydra/launcher={value!r} is invalid: unknown option; choose from basic, batched; "
+        f"it comes with an extra: pip install 'shallownet[{extra}]'"
+    )
