@@ -46,19 +46,20 @@ ConfigStore.instance().store(
     group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="shallownet"
 )
 
-# What each parameter may be (the messages name what is allowed).
-RULES: Dict[str, Callable[[Any], Optional[str]]] = {  # noqa: UP006, UP045
-    "max_batch": lambda v: (
-        None
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 1
-        else "must be a positive integer"
-    ),
-    "n_jobs": lambda v: (
-        None
-        if v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-        else "must be a positive integer or null (one worker per core)"
-    ),
-}
+
+def rules() -> Dict[str, Callable[[Any], Optional[str]]]:  # noqa: UP006, UP045
+    """What each parameter may be (the messages name what is allowed), from the schema's
+    own rules."""
+    from shallownet.schema import int_at_least
+
+    positive = int_at_least(1)
+
+    def workers(v: Any) -> Optional[str]:  # noqa: UP045
+        allowed = None if v is None else positive(v)
+        return None if allowed is None else f"{allowed} or null (one worker per core)"
+
+    return {"max_batch": positive, "n_jobs": workers}
+
 
 # shallownet is imported inside functions: Hydra imports this module whenever it scans
 # for plugins, in any Hydra app of the environment.
@@ -78,8 +79,9 @@ class BatchedLauncher(Launcher):
     def __init__(self, max_batch: int = 64, n_jobs: Optional[int] = None) -> None:  # noqa: UP045
         from shallownet.errors import ConfigError
 
+        checks = rules()
         for key, value in (("max_batch", max_batch), ("n_jobs", n_jobs)):
-            allowed = RULES[key](value)
+            allowed = checks[key](value)
             if allowed is not None:
                 msg = f"hydra.launcher.{key}={value!r} is invalid: {allowed}"
                 raise ConfigError(msg)
