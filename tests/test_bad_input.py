@@ -983,3 +983,21 @@ def test_a_launcher_of_an_extra_names_the_extra_to_install(value: str, extra: st
         f"hydra/launcher={value!r} is invalid: unknown option; choose from basic, batched; "
         f"it comes with an extra: pip install 'shallownet[{extra}]'"
     )
+
+
+def test_the_extras_named_are_those_pyproject_declares() -> None:
+    """messages.EXTRAS names the extra that installs each launcher: the extras of the
+    installed package (pyproject.toml), so the hint cannot drift from them."""
+    from importlib.metadata import requires
+
+    from shallownet.messages import EXTRAS
+
+    declared = requires("shallownet") or []
+    packages = {"joblib": "hydra-joblib-launcher", "submitit": "hydra-submitit-launcher"}
+    for (_, launcher), extra in EXTRAS.items():
+        package = packages[launcher.partition("_")[0]]
+        assert any(req.startswith(package) and f'extra == "{extra}"' in req for req in declared), (
+            launcher,
+            extra,
+            declared,
+        )
