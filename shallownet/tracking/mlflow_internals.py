@@ -160,7 +160,7 @@ def insert_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> bool:
         for m in metrics
     ]  # fmt: skip
     writing = {"read_only": False} if _takes(store.ManagedSessionMaker, "read_only") else {}
-    with store.ManagedSessionMaker(**writing) as session:  # read-only by default since 3.15
+    with store.ManagedSessionMaker(**writing) as session:  # read-only by default in 3.17
         session.execute(sqlalchemy.insert(SqlMetric), rows)
         # each key's newest point (MLflow keeps the greatest step, timestamp, value)
         newest: dict[str, dict[str, Any]] = {}
