@@ -42,12 +42,12 @@ def plan_time(*arguments: str) -> tuple[float, int]:
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from shallownet.cli import register_plugins
+    from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
     from shallownet.config import store_configs
-    from shallownet.sweep import plan
+    from shallownet.plan import plan
 
     store_configs()
-    register_plugins()
+    register_hydra_plugins()
     with initialize_config_module("shallownet.conf", version_base="1.3"):
         presets = [a for a in arguments if a.startswith("experiment=")]  # not a sweep
         cfg = compose("config", overrides=presets, return_hydra_config=True)

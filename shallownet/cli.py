@@ -6,7 +6,7 @@
     shallownet --help               groups, their options (every registered plugin) and examples
 
 How a job flows (docs/architecture.md): the shallownet sweeper
-(hydra_plugins/shallownet_hydra/sweeper.py, work in shallownet/sweep.py) composes
+(hydra_plugins/shallownet_hydra/sweeper.py, work in shallownet/plan.py) composes
 (shallownet/compose.py) and validates (shallownet/validate.py) every job into one
 record (shallownet/job.py, shallownet/settings.py), opens the sweep's parent run
 (shallownet/tracking/parent.py) and hands the jobs to a launcher; the launcher runs
@@ -24,28 +24,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
+
 from . import interrupts
 from .config import CONFIG_GROUPS, store_configs
 from .errors import Abort, RunFailed, StoreFailed, causes
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
-
-
-def register_plugins() -> None:
-    """Make ``hydra/sweeper=shallownet`` and ``hydra/launcher=batched`` known to Hydra.
-
-    Hydra finds plugins by walking the ``hydra_plugins`` namespace package,
-    which misses packages installed in editable mode (their path is a
-    setuptools import hook that cannot be walked); registering by hand always works.
-    """
-    from hydra.core.plugins import Plugins
-
-    from hydra_plugins.shallownet_hydra.batched_launcher import BatchedLauncher
-    from hydra_plugins.shallownet_hydra.sweeper import ShallownetSweeper
-
-    Plugins.instance().register(BatchedLauncher)
-    Plugins.instance().register(ShallownetSweeper)
 
 
 @hydra.main(config_path="pkg://shallownet.conf", config_name="config", version_base="1.3")
@@ -64,7 +50,7 @@ def main() -> None:
             os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
         import_plugin_modules()
         store_configs()
-        register_plugins()
+        register_hydra_plugins()
         app()
     except KeyboardInterrupt as exc:
         print(f"\nshallownet: {interrupts.reason(exc)}", file=sys.stderr)

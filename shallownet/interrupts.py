@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from .train import Callback, TrainState
@@ -56,6 +58,22 @@ def install() -> None:
     for sig in HANDLED:
         if signal.getsignal(sig) is not signal.SIG_IGN or _pending is not None:
             signal.signal(sig, _raise)
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    """Handle SIGTERM and SIGHUP for the time of a block (a sweep called from Python, a
+    notebook's kernel): the handlers the process had before come back after it."""
+    global _pending
+    before = {sig: signal.getsignal(sig) for sig in HANDLED}
+    install()
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+        _pending = None
 
 
 def check() -> None:

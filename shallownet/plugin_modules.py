@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .registry import registering_by_import
+
 ENV_VAR = "SHALLOWNET_PLUGINS"
 
 
@@ -87,23 +89,25 @@ def import_plugin_modules(spec: str | None = None) -> list[ModuleType]:
     Idempotent: a module already imported is not imported again.
     """
     spec = os.environ.get(ENV_VAR, "") if spec is None else spec
-    modules = []
-    for entry in _entries(spec):
-        if _is_path(entry):
-            modules.append(_import_file(Path(entry).resolve()))
-            continue
-        if "" not in sys.path and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            modules.append(importlib.import_module(entry))
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and entry.startswith(exc.name):
-                msg = (
-                    f"{ENV_VAR}: cannot import plugin module {entry!r} ({exc}); "
-                    f"give a module on PYTHONPATH or a path to a .py file"
-                )
-                raise PluginModuleError(msg) from exc
-            raise _broken(entry, exc) from exc
-        except Exception as exc:
-            raise _broken(entry, exc) from exc
-    return modules
+    with registering_by_import():  # every process imports these: nothing to carry
+        return [_import_entry(entry) for entry in _entries(spec)]
+
+
+def _import_entry(entry: str) -> ModuleType:
+    """One entry of SHALLOWNET_PLUGINS, imported."""
+    if _is_path(entry):
+        return _import_file(Path(entry).resolve())
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(entry)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and entry.startswith(exc.name):
+            msg = (
+                f"{ENV_VAR}: cannot import plugin module {entry!r} ({exc}); "
+                f"give a module on PYTHONPATH or a path to a .py file"
+            )
+            raise PluginModuleError(msg) from exc
+        raise _broken(entry, exc) from exc
+    except Exception as exc:
+        raise _broken(entry, exc) from exc

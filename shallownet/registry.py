@@ -10,6 +10,11 @@ Plugins arrive three ways, all equal once registered:
 - from installed packages: entry points in the registry's group (for example
   ``[project.entry-points."shallownet.initializers"] orthogonal = "pkg.mod:fn"``),
   loaded the first time the registry is asked for a name.
+
+A process started afresh (a worker of a parallel launcher) registers the built-ins, the
+entry points and the modules named in ``SHALLOWNET_PLUGINS`` by itself; the plugins
+registered by a call anywhere else (``__main__``, a notebook cell) it has only if they
+are carried to it: :meth:`Registry.registered_here` lists those.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar, overload
 
@@ -42,10 +48,30 @@ def keyword_parameters(fn: Callable[..., Any], skip: int = 0) -> dict[str, Any]:
     }
 
 
+_imports_running = 0  # > 0 while the modules named in SHALLOWNET_PLUGINS are imported
+
+
+@contextmanager
+def registering_by_import() -> Iterator[None]:
+    """Registrations made inside come from importing modules every process imports
+    (those named in ``SHALLOWNET_PLUGINS``): not carried to workers."""
+    global _imports_running
+    _imports_running += 1
+    try:
+        yield
+    finally:
+        _imports_running -= 1
+
+
+def _defining_module(obj: object) -> str:
+    target = getattr(obj, "forward", obj)  # an Activation is described by its forward
+    return str(getattr(target, "__module__", None) or "?")
+
+
 def _origin_of(obj: object) -> str:
     """Where an object was defined, for messages about duplicates."""
-    target = getattr(obj, "forward", obj)  # an Activation is described by its forward
-    module = getattr(target, "__module__", None) or "?"
+    target = getattr(obj, "forward", obj)
+    module = _defining_module(obj)
     qualname = getattr(target, "__qualname__", type(target).__name__)
     try:
         line = inspect.getsourcelines(target)[1]  # type: ignore[arg-type]
@@ -80,6 +106,7 @@ class Registry(Generic[T]):
         self._validate = validate
         self._items: dict[str, T] = {}
         self._origins: dict[str, str] = {}
+        self._here: set[str] = set()  # registered by a call a fresh process does not make
         self._entry_points_loaded = False
 
     # -- registration ---------------------------------------------------------
@@ -108,6 +135,11 @@ class Registry(Generic[T]):
 
             return decorator
         self._add(name, obj, origin=_origin_of(obj), overwrite=overwrite)
+        builtin = _defining_module(obj).startswith("shallownet.")
+        if _imports_running or builtin:
+            self._here.discard(name)
+        else:
+            self._here.add(name)
         return obj
 
     def _add(self, name: str, obj: T, *, origin: str, overwrite: bool) -> None:
@@ -134,6 +166,7 @@ class Registry(Generic[T]):
             raise self._unknown(name)
         del self._items[name]
         del self._origins[name]
+        self._here.discard(name)
 
     # -- lookup ---------------------------------------------------------------
 
@@ -149,6 +182,13 @@ class Registry(Generic[T]):
         """Where the plugin ``name`` was registered from."""
         self.get(name)
         return self._origins[name]
+
+    def registered_here(self) -> dict[str, T]:
+        """The plugins registered in this process by a call that a process started afresh
+        does not make: not shallownet's own, not from entry points, not from the modules
+        named in ``SHALLOWNET_PLUGINS`` (a notebook cell's, ``__main__``'s, a module's the
+        caller imported). Workers of a parallel launcher get these carried to them."""
+        return {name: self._items[name] for name in sorted(self._here)}
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

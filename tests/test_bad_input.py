@@ -22,10 +22,10 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 import shallownet as sn
-from shallownet.cli import register_plugins
+from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
 from shallownet.config import store_configs
 from shallownet.messages import USER_ERRORS, one_line
-from shallownet.sweep import plan
+from shallownet.plan import plan
 from shallownet.validate import check_run
 
 from .cli_helpers import REPO, run_cli, written
@@ -763,7 +763,7 @@ def refusal(args: tuple[str, ...], folder: Path) -> str:
     multirun = args[:1] == ("-m",)
     overrides = list(args[1:] if multirun else args)
     store_configs()
-    register_plugins()
+    register_hydra_plugins()
     GlobalHydra.instance().clear()
     with initialize_config_module("shallownet.conf", version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()

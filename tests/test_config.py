@@ -19,10 +19,10 @@ import shallownet.settings
 from shallownet.config import store_configs
 from shallownet.errors import ConfigError
 from shallownet.network import Array
+from shallownet.plan import plan
 from shallownet.plugin_modules import import_plugin_modules
 from shallownet.schema import ModelConfig, TrainConfig
 from shallownet.settings import Settings, text
-from shallownet.sweep import plan
 from shallownet.validate import validate
 
 from .cli_helpers import CUSTOM_PLUGINS

@@ -5,7 +5,7 @@ basic sweeper does (``a=x,y b=1,2`` is four jobs), but composes each distinct
 set of config-group choices once and validates every job before the first
 one starts; then it opens the sweep's MLflow parent run and hands the jobs to
 the launcher (Hydra's submitit launchers get them in groups trained together:
-``batched_launcher.SubmititBatches``). The work is in :mod:`shallownet.sweep`.
+``batched_launcher.SubmititBatches``). The work is in :mod:`shallownet.plan`.
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this module
@@ -54,9 +54,24 @@ class ShallownetSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
-        from shallownet.sweep import run_sweep
+        from shallownet.plan import run_sweep
 
         assert self.config is not None
         assert self.hydra_context is not None
         assert self.launcher is not None
         return run_sweep(self.config, self.hydra_context, self.launcher, self.params, arguments)
+
+
+def register_hydra_plugins() -> None:
+    """Make ``hydra/sweeper=shallownet`` and ``hydra/launcher=batched`` known to Hydra.
+
+    Hydra finds plugins by walking the ``hydra_plugins`` namespace package, which misses
+    packages installed in editable mode (their path is a setuptools import hook that
+    cannot be walked); registering by hand always works.
+    """
+    from hydra.core.plugins import Plugins
+
+    from .batched_launcher import BatchedLauncher
+
+    Plugins.instance().register(BatchedLauncher)
+    Plugins.instance().register(ShallownetSweeper)

@@ -7,7 +7,11 @@ A standard-library process pool (``concurrent.futures``) with an explicit start 
   every plugin it registered (from a module, ``__main__`` or a notebook cell), and
   first lets go of the database connections it inherited;
 - **spawn** otherwise (a notebook's kernel runs threads, which fork does not copy):
-  a fresh interpreter, which imports what it needs.
+  a fresh interpreter, which imports what it needs; the plugins registered by a call
+  in the launching process (``__main__``, a notebook cell) come with each batch
+  (:mod:`shallownet.carried_plugins`), so a spawned worker does not run the caller's
+  ``__main__`` as multiprocessing's workers do (a script that calls ``sn.sweep``
+  needs no ``if __name__ == "__main__":`` guard).
 
 Each worker shares the cores with the others (``cores / workers`` BLAS threads, set
 with threadpoolctl: one process per core, each running a BLAS pool of one thread per
@@ -18,6 +22,7 @@ real task function, as Hydra's joblib launcher runs a job.
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this package.
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -27,7 +32,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Dict, List, Optional, Sequence  # noqa: UP035
+from typing import Any, Dict, Iterator, List, Optional, Sequence  # noqa: UP035
 
 import cloudpickle
 from hydra.core.hydra_config import HydraConfig
@@ -87,11 +92,16 @@ def execute_batch(
 
 
 def payload(hydra_context: HydraContext, config: DictConfig, task_function: TaskFunction) -> bytes:
-    """What a worker (or a submitit job) gets for a batch: :func:`execute_batch`'s
-    arguments, cloudpickled (Hydra's global state holds OmegaConf resolvers defined
-    inside functions, which the standard pickle cannot serialize)."""
+    """What a worker (or a submitit job) gets for a batch: the plugins registered in this
+    process that a fresh one would not have (:mod:`shallownet.carried_plugins`), then
+    :func:`execute_batch`'s arguments, cloudpickled (Hydra's global state holds OmegaConf
+    resolvers defined inside functions, which the standard pickle cannot serialize; a
+    plugin defined in ``__main__`` or a notebook cell goes by value)."""
+    from shallownet.carried_plugins import registered_here
+
     state = Singleton.get_state()
-    return bytes(cloudpickle.dumps((hydra_context, config, task_function, state)))
+    carried = registered_here()
+    return bytes(cloudpickle.dumps((carried, hydra_context, config, task_function, state)))
 
 
 def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: UP045
@@ -102,8 +112,12 @@ def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: 
     _die_with_parent()
     if blas is not None:
         limit_blas_threads(blas)
+    from shallownet.carried_plugins import register_carried
+
     try:
-        return bytes(cloudpickle.dumps(execute_batch(*pickle.loads(data))))
+        carried, *arguments = pickle.loads(data)
+        register_carried(carried)
+        return bytes(cloudpickle.dumps(execute_batch(*arguments)))
     except KeyboardInterrupt as exc:
         # Stopped (Ctrl-C, SIGTERM, or the launching process died): this worker must not
         # take the next batch. Its open runs are ended by the sweep's parent run.
@@ -148,7 +162,9 @@ def run_in_workers(payloads: Sequence[bytes], workers: int) -> List[JobReturn]: 
         initializer=_start_worker,
         initargs=(method, blas_threads(workers)),
     ) as pool:
-        futures = {pool.submit(execute_payload, data): n for n, data in enumerate(payloads)}
+        with _main_left_out() if method == "spawn" else contextlib.nullcontext():
+            # a spawning pool starts its workers as the batches are submitted
+            futures = {pool.submit(execute_payload, data): n for n, data in enumerate(payloads)}
         try:
             for future in as_completed(futures):
                 returns[futures[future]] = pickle.loads(future.result())
@@ -157,6 +173,25 @@ def run_in_workers(payloads: Sequence[bytes], workers: int) -> List[JobReturn]: 
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [returns[n] for n in range(len(payloads))]
+
+
+@contextlib.contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Workers spawned inside start without running the caller's ``__main__`` (a script,
+    or a module run with ``python -m``), which multiprocessing runs again in each one
+    unless it has neither a file nor a module name: a batch carries what it needs."""
+    main = sys.modules.get("__main__")
+    names = ("__file__", "__spec__")
+    saved = {name: main.__dict__[name] for name in names if main and name in main.__dict__}
+    if main is not None:
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 def stop(processes: Sequence[Any], grace_seconds: float = 30.0) -> None:

@@ -4,6 +4,9 @@
   the sweep that has a run: params, summary metrics, status), ``curves`` (one
   row per run × step of the ``cost`` history), ``keys`` (the swept keys, as run
   columns) and ``missing`` (the jobs planned that have no run at all).
+- A :class:`Sweep` gives the report's tables (``per_run()``, ``table()``) and draws its
+  figures as matplotlib figures (``cost_figure()``, ``summary_figure()``,
+  ``layers_figure()``), shown inline in a notebook.
 
 A job's run is its newest FINISHED run under the parent, else its newest run
 there, else (for a resumed sweep that skipped it) a FINISHED run of the same
@@ -17,7 +20,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow.entities import Run
@@ -39,7 +42,10 @@ from ..vocabulary import (
     ROLE_TAG,
     SWEEP_ROLE,
 )
-from .tables import configurations, hidden_layers
+from .tables import DEFAULT_THRESHOLD, comparison, configurations, hidden_layers, per_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -72,6 +78,35 @@ class Sweep:
     def group_keys(self) -> list[str]:
         """Swept keys except the seed: what a row of the comparison is."""
         return [k for k in self.keys if k != "seed"]
+
+    def per_run(self, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+        """One row per run: its swept keys, status, summary metrics, and the steps its
+        cost took to fall below ``threshold``."""
+        return per_run(self.runs, self.curves, self.keys, threshold)
+
+    def table(self, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+        """The comparison: one row per configuration, each summary as its median, min
+        and max over the seeds (the report's ``table.csv``)."""
+        return comparison(self.per_run(threshold), self.group_keys)
+
+    def cost_figure(self, threshold: float = DEFAULT_THRESHOLD) -> Figure:
+        """The cost curves: median over seeds with the min–max band, per configuration."""
+        from .figures import cost_grid
+
+        return cost_grid(self.per_run(threshold), self.curves, self.group_keys)
+
+    def summary_figure(self, threshold: float = DEFAULT_THRESHOLD) -> Figure:
+        """Final cost, distinct units and saturation at initialization, per configuration."""
+        from .figures import summary_chart
+
+        return summary_chart(self.per_run(threshold), self.group_keys)
+
+    def layers_figure(self) -> Figure | None:
+        """Per hidden layer, the mean and spread of its activations over training (None
+        for networks of one hidden layer)."""
+        from .figures import layer_grid
+
+        return None if self.layers.empty else layer_grid(self.runs, self.layers, self.group_keys)
 
 
 def _experiment_id(client: MlflowClient, experiment: str, uri: str) -> str:

@@ -11,9 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from ..tracking.runs import retry
 from ..vocabulary import NOTE_TAG, REPORT_FOLDER
-from .figures import cost_grid, layer_grid, summary_chart
 from .frames import Sweep, load_sweep
-from .tables import DEFAULT_THRESHOLD, comparison, per_layer, per_run, readable, to_markdown
+from .tables import DEFAULT_THRESHOLD, per_layer, readable, to_markdown
 
 
 def write_report(
@@ -24,8 +23,8 @@ def write_report(
     layers.csv, layers.md and layers.png."""
     out.mkdir(parents=True, exist_ok=True)
     by = sweep.group_keys
-    runs = per_run(sweep.runs, sweep.curves, sweep.keys, threshold)
-    table = comparison(runs, by)
+    runs = sweep.per_run(threshold)
+    table = sweep.table(threshold)
     paths = {name: out / name for name in ("table.csv", "table.md", "runs.csv")}
     table.to_csv(paths["table.csv"], index=False)
     runs.to_csv(paths["runs.csv"], index=False)
@@ -38,11 +37,11 @@ def write_report(
     if figures:
         paths["cost_curves.png"] = out / "cost_curves.png"
         paths["summary.png"] = out / "summary.png"
-        cost_grid(runs, sweep.curves, by).savefig(paths["cost_curves.png"])
-        summary_chart(runs, by).savefig(paths["summary.png"])
-        if not sweep.layers.empty:
+        sweep.cost_figure(threshold).savefig(paths["cost_curves.png"])
+        sweep.summary_figure(threshold).savefig(paths["summary.png"])
+        if (layer_figure := sweep.layers_figure()) is not None:
             paths["layers.png"] = out / "layers.png"
-            layer_grid(sweep.runs, sweep.layers, by).savefig(paths["layers.png"])
+            layer_figure.savefig(paths["layers.png"])
     return paths
 
 

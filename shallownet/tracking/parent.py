@@ -13,14 +13,16 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
-from .. import __version__, interrupts
+from .. import interrupts
 from ..errors import StoreFailed
 from ..job import Job
 from ..settings import TrackingSettings
+from ..version import __version__
 from ..vocabulary import (
     CHILDREN_TAG,
     JOBS_ARTIFACT,
@@ -149,6 +151,19 @@ def _open_parent(
     return run_id
 
 
+@dataclass
+class ParentRun:
+    """What the jobs of a sweep need of its parent run (its id, and the run tag and keys
+    that group its runs in the sweep's view), and, once it has ended, its status and the
+    lines printed about it (``compare:``, ``serve:``, ``open:``)."""
+
+    run_id: str
+    view_tag: str
+    view_keys: tuple[str, ...]
+    status: str = "RUNNING"
+    summary: list[str] = field(default_factory=list)
+
+
 @contextmanager
 def parent_run(
     tracking: TrackingSettings,
@@ -158,13 +173,12 @@ def parent_run(
     jobs: Sequence[Job],
     group_keys: Sequence[str] = (),
     report: Report | None = None,
-) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+) -> Iterator[ParentRun]:
     """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
-    signal), else FAILED with the reason. Yields what each job needs of it: the parent
-    run's id, and the run tag and keys that group its runs by ``group_keys`` in the
-    sweep's saved view of the MLflow UI. ``report`` is called before the parent ends
-    (not after an interrupt, when the user is waiting for the command to stop:
-    ``shallownet-report`` makes it then)."""
+    signal), else FAILED with the reason. Yields what each job needs of it
+    (:class:`ParentRun`: the view groups its runs by ``group_keys``). ``report`` is
+    called before the parent ends (not after an interrupt, when the user is waiting for
+    the command to stop: ``shallownet-report`` makes it then)."""
     experiment_id = prepare(tracking)  # first: it creates the store safely
     client = MlflowClient(tracking.uri)
     tags = {SWEEP_DIR_TAG: sweep_dir}
@@ -172,12 +186,14 @@ def parent_run(
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
     link = view.experiment_page(tracking.uri, experiment_id)  # until the view is saved
     status, reason = "FAILED", None
+    parent: ParentRun | None = None
     try:
         try:
             link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it
             log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
-        yield run_id, group.tag, group.keys
+        parent = ParentRun(run_id, group.tag, group.keys)
+        yield parent
         status = "FINISHED"
     except KeyboardInterrupt as exc:
         status, reason = "KILLED", interrupts.reason(exc)
@@ -199,7 +215,10 @@ def parent_run(
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
-            _summary(tracking, run_id, status, counts, link)
+            lines = _summary(tracking, run_id, status, counts, link)
+            print("\n" + "\n".join(lines), flush=True)
+            if parent is not None:
+                parent.status, parent.summary = status, lines
 
 
 def _save_view(
@@ -225,17 +244,16 @@ def _save_view(
 
 def _summary(
     tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: str
-) -> None:
+) -> list[str]:
+    """The lines that end a sweep: what it recorded where, and the commands to look."""
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    serve = "" if served(tracking.uri) else f"  serve:   {ui_command(tracking.uri)}\n"
-    print(
-        f"\nshallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
-        f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}\n"
-        f"  compare: shallownet-report --tracking-uri {tracking.uri}\n"
-        f"{serve}"
+    return [
+        f"shallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
+        f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}",
+        f"  compare: shallownet-report --tracking-uri {tracking.uri}",
+        *([] if served(tracking.uri) else [f"  serve:   {ui_command(tracking.uri)}"]),
         f"  open:    {link}",
-        flush=True,
-    )
+    ]
 
 
 def _cannot_end(tracking: TrackingSettings, exc: Exception, stopping: bool) -> None:

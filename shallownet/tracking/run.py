@@ -28,10 +28,11 @@ from mlflow.utils.validation import (
     MAX_PARAMS_TAGS_PER_BATCH,
 )
 
-from .. import __version__, interrupts
+from .. import interrupts
 from ..outcome import Outcome, describe
 from ..settings import Settings
 from ..train import Callback, TrainState
+from ..version import __version__
 from ..vocabulary import (
     CONFIG_HASH_TAG,
     COST,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -24,11 +24,15 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
+from .carried_plugins import refuse_uncarried
 from .compose import Composer, compose_jobs
 from .errors import ConfigError
 from .job import Job
-from .settings import record_key, text
+from .settings import TrackingSettings, record_key, text
 from .validate import launch_dir
+
+if TYPE_CHECKING:
+    from .tracking.parent import ParentRun
 
 
 @dataclass(frozen=True)
@@ -107,22 +111,36 @@ def group_keys(sweep_axes: Sequence[Axis], planned: Sequence[Job]) -> list[str]:
     ]
 
 
+@dataclass
+class Swept:
+    """A sweep that ran: each job's JobReturn (as Hydra's sweepers return them), its
+    jobs, where they are recorded, and its parent run (None when tracking is off)."""
+
+    returns: list[Sequence[JobReturn]]
+    jobs: list[Job]
+    tracking: TrackingSettings | None
+    parent: ParentRun | None = None
+
+
 def run_sweep(
     master: DictConfig,
     hydra_context: HydraContext,
     launcher: Launcher,
     params: Mapping[str, str],
     arguments: Sequence[str],
-) -> list[Sequence[JobReturn]]:
+) -> Swept:
     """Validate every job, then (and only then) write: the sweep folder, the store, the
     parent run; launch the jobs; end the parent run with the sweep's true status."""
     sweep_axes, planned = plan(master, hydra_context.config_loader, params, arguments)
+    choice = str(OmegaConf.select(master, "hydra.runtime.choices.hydra/launcher", default=""))
+    if not isinstance(launcher, JobLauncher) and choice != "basic":  # Hydra's, elsewhere
+        refuse_uncarried([job.settings for job in planned], choice)
     sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
     tracking = planned[0].settings.tracking
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(master, sweep_dir / "multirun.yaml")
     if tracking is None:
-        return [_launch(launcher, planned)]
+        return Swept([_launch(launcher, planned)], planned, None)
     from .tracking.parent import parent_run
 
     typed = {axis.key: axis.typed for axis in sweep_axes}
@@ -130,8 +148,12 @@ def run_sweep(
     name = sweep_name(sweep_axes)
     drawn = drawing_figures(planned)
     with parent_run(tracking, name, typed, str(sweep_dir), planned, grouped, _report) as parent:
-        in_sweep = [job.in_sweep(*parent, job.num in drawn) for job in planned]
-        return [_launch(launcher, in_sweep)]
+        in_sweep = [
+            job.in_sweep(parent.run_id, parent.view_tag, parent.view_keys, job.num in drawn)
+            for job in planned
+        ]
+        returns = [_launch(launcher, in_sweep)]
+    return Swept(returns, in_sweep, tracking, parent)
 
 
 def drawing_figures(jobs: Sequence[Job]) -> set[int]:
@@ -175,16 +197,16 @@ def sweep_overrides(job: Job) -> list[str]:
     tracking = job.settings.tracking
     if tracking is None or tracking.parent_run_id is None:
         return []
-    keys = ",".join(_quoted(key) for key in tracking.view_keys)
+    keys = ",".join(quoted(key) for key in tracking.view_keys)
     lines = [f"tracking.parent_run_id={tracking.parent_run_id}", f"tracking.view_keys=[{keys}]"]
     if tracking.draw_figures is not None:
         lines.append(f"tracking.draw_figures={str(tracking.draw_figures).lower()}")
     if tracking.view_tag is not None:
-        lines.append(f"tracking.view_tag={_quoted(tracking.view_tag)}")
+        lines.append(f"tracking.view_tag={quoted(tracking.view_tag)}")
     return lines
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     """A string as a quoted value of Hydra's override grammar."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

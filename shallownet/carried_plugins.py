@@ -1,0 +1,58 @@
+"""Plugins registered in this process, carried to the processes that train a sweep.
+
+A worker of the batched launcher (or a submitit job) that starts afresh registers
+shallownet's built-ins, the entry points and the modules named in ``SHALLOWNET_PLUGINS``
+by itself. A plugin registered by a call anywhere else (a notebook cell, ``__main__``,
+a module the caller imported) goes with each batch it may train: cloudpickled with the
+batch, by value where its code is in no module a worker can import (``__main__``, a
+notebook cell), and registered in the worker before the batch starts.
+
+Hydra's own launchers (joblib, ...) carry nothing of the kind: a sweep that uses such a
+plugin under one of them is refused before anything is written (:func:`refuse_uncarried`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ConfigError
+from .plugin_modules import ENV_VAR
+from .settings import PLUGIN_GROUPS, Settings
+
+# group -> plugin name -> plugin: what a fresh process would not have
+Carried = dict[str, dict[str, Any]]
+
+
+def registered_here() -> Carried:
+    """Every plugin registered in this process that a fresh process would not register."""
+    return {
+        group: found
+        for group, registry in PLUGIN_GROUPS.items()
+        if (found := registry.registered_here())
+    }
+
+
+def register_carried(carried: Carried) -> None:
+    """In a worker: register the plugins carried from the launching process."""
+    for group, plugins in carried.items():
+        for name, plugin in plugins.items():
+            PLUGIN_GROUPS[group].register(name, plugin, overwrite=True)
+
+
+def refuse_uncarried(jobs: Sequence[Settings], launcher: str) -> None:
+    """ConfigError if a job uses a plugin registered here, under a launcher whose workers
+    would not have it (``launcher``: its option, ``joblib``)."""
+    here = registered_here()
+    for settings in jobs:
+        for group, plugins in here.items():
+            name = settings.choice(group).name
+            if name in plugins:
+                origin = PLUGIN_GROUPS[group].origin(name)
+                msg = (
+                    f"{group}={name} is registered in this process ({origin}) and "
+                    f"hydra/launcher={launcher} starts workers that do not have it: put it in "
+                    f"a module named in {ENV_VAR} (e.g. {ENV_VAR}=my_plugins.py), or use "
+                    f"hydra/launcher=batched, which carries it to its workers"
+                )
+                raise ConfigError(msg)

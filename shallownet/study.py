@@ -1,0 +1,139 @@
+"""A sweep from Python: what ``shallownet -m`` runs, called from a script or a notebook.
+
+    import shallownet as sn
+
+    @sn.initializers.register("orthogonal")         # in a notebook cell, say
+    def orthogonal(shape, rng, gain=1.0):
+        q, r = np.linalg.qr(rng.standard_normal((max(shape), min(shape))))
+        q = q * np.sign(np.diag(r))
+        return gain * (q if shape[0] >= shape[1] else q.T)
+
+    study = sn.sweep(["init=zeros,small,orthogonal", "activation=tanh", "seed=0,1,2"])
+    study.table()            # one row per configuration: median, min and max over seeds
+    study.cost_figure()      # the cost curves, drawn inline in a notebook
+    study.open               # the URL of the sweep's view in the MLflow UI
+
+:func:`sweep` takes the command line's path, all of it: Hydra composes ``conf/`` with the
+overrides, the shallownet sweeper validates every job (a bad value raises
+:class:`~shallownet.errors.ConfigError` carrying the one line the command prints, before
+anything is written), the batched launcher trains the jobs (here or in worker processes,
+which get the plugins registered in this process: :mod:`shallownet.carried_plugins`),
+each run ends FINISHED or FAILED, and the parent run ends with its report. The
+:class:`Study` it returns is the sweep read back (:class:`shallownet.report.Sweep`: its
+frames, tables and figures) with what the command prints at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.initialize import get_gh_backup, initialize_config_module, restore_gh_from_backup
+
+from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
+
+from . import interrupts
+from .config import CONFIG_PACKAGE, store_configs
+from .errors import Abort, ConfigError, RunFailed, StoreFailed
+from .lifecycle import task
+from .messages import USER_ERRORS, one_line
+from .plan import Swept, quoted
+from .plugin_modules import import_plugin_modules
+from .report.frames import Sweep, load_sweep
+
+JOB_NAME = "cli"  # Hydra's job name under the command line (its module's name)
+
+
+@dataclass
+class Study(Sweep):
+    """A sweep run from Python and read back: the report's frames, tables and figures
+    (:class:`~shallownet.report.Sweep`), and what the command prints at its end."""
+
+    tracking_uri: str = ""
+    experiment: str = ""
+    status: str = ""  # the parent run's: FINISHED, FAILED or KILLED
+    lines: list[str] = field(default_factory=list)  # the end-of-sweep lines, as printed
+
+    @property
+    def open(self) -> str:
+        """The URL that opens the sweep's view in the MLflow UI."""
+        return _line(self.lines, "open:")
+
+    @property
+    def serve(self) -> str:
+        """The command that serves the store's MLflow UI ('' for a server's URI)."""
+        return _line(self.lines, "serve:")
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines) or f"Study({self.parent_name!r})"
+
+
+def _line(lines: Sequence[str], label: str) -> str:
+    found = [line.strip() for line in lines if line.strip().startswith(label)]
+    return found[0][len(label) :].strip() if found else ""
+
+
+def sweep(
+    overrides: Sequence[str] = (),
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+) -> Study:
+    """Run a sweep as ``shallownet -m <overrides>`` does and read it back.
+
+    ``overrides`` are the command line's (``["init=zeros,small", "seed=range(3)"]``);
+    ``tracking_uri`` and ``experiment`` set ``tracking.uri`` and ``tracking.experiment``.
+    A bad value raises :class:`~shallownet.errors.ConfigError` with the command's one-line
+    message, before anything is written; a sweep that stopped (a store that broke, an
+    interrupt) raises as the command stops.
+    """
+    typed = list(overrides)
+    if tracking_uri is not None:
+        typed.append(f"tracking.uri={quoted(tracking_uri)}")
+    if experiment is not None:
+        typed.append(f"tracking.experiment={quoted(experiment)}")
+    swept = _multirun(typed)
+    if swept.tracking is None or swept.parent is None:
+        msg = "sn.sweep reads its runs back from the store: leave tracking on (not tracking=none)"
+        raise ConfigError(msg)
+    read = load_sweep(swept.tracking.uri, swept.tracking.experiment, swept.parent.run_id)
+    return Study(
+        **vars(read),
+        tracking_uri=swept.tracking.uri,
+        experiment=swept.tracking.experiment,
+        status=swept.parent.status,
+        lines=swept.parent.summary,
+    )
+
+
+def _multirun(overrides: list[str]) -> Swept:
+    """Hydra's multirun over shallownet's config tree, as the command line runs it; user
+    errors as ConfigError (one line)."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "hydra/sweeper" and value != "shallownet":
+            msg = f"{override} is invalid: sn.sweep runs the shallownet sweeper; run other "
+            msg += "Hydra sweepers from the command line (shallownet -m ...)"
+            raise ConfigError(msg)
+    backup = get_gh_backup()  # a Hydra the caller initialized is put back afterwards
+    GlobalHydra.instance().clear()
+    try:
+        with interrupts.installed():
+            import_plugin_modules()
+            store_configs()
+            register_hydra_plugins()
+            with initialize_config_module(CONFIG_PACKAGE, JOB_NAME, version_base="1.3"):
+                hydra = GlobalHydra.instance().hydra
+                assert hydra is not None
+                swept = hydra.multirun("config", task_function=task, overrides=overrides)
+    except Abort as exc:
+        raise ConfigError(str(exc)) from None
+    except USER_ERRORS as exc:
+        if isinstance(exc, RunFailed | StoreFailed):
+            raise
+        raise ConfigError(one_line(exc)) from None
+    finally:
+        restore_gh_from_backup(backup)
+    assert isinstance(swept, Swept)
+    return swept
