@@ -55,15 +55,15 @@ def small_data() -> tuple[Array, Array]:
 def _restore_registries() -> Iterator[None]:
     """Tests may register plugins; leave the registries (and the config options that
     follow them) as they found them."""
-    saved: list[tuple[Registry[Any], dict[str, Any], dict[str, str]]] = [
-        (reg, dict(reg._items), dict(reg._origins))
+    saved: list[tuple[Registry[Any], dict[str, Any], dict[str, str], set[str]]] = [
+        (reg, dict(reg._items), dict(reg._origins), set(reg._here))
         for reg in (sn.initializers, sn.activations, sn.datasets._registry)
     ]
     yield
     changed = False
-    for reg, items, origins in saved:
+    for reg, items, origins, here in saved:
         changed |= reg._items.keys() != items.keys()
-        reg._items, reg._origins = items, origins
+        reg._items, reg._origins, reg._here = items, origins, here
     if changed:
         store_configs()
 
