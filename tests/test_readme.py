@@ -37,3 +37,7 @@ def test_the_python_of_a_page_runs(
     assert hist.status == "FINISHED"
     assert hist.final_cost < 0.3  # the course network learns the flower
     assert registered == (True, True)  # both plugins of the page were registered
+    study = namespace["study"]  # each page sweeps from Python, then reads the sweep back
+    assert isinstance(study, sn.study.Study)
+    assert study.status == "FINISHED"
+    assert set(study.runs["status"]) == {"FINISHED"}

@@ -51,40 +51,9 @@ def check_file(uri: str, db: Path) -> None:
     """Raise ConfigError if ``db`` exists and MLflow could not use it as its store. Only a
     regular file (or nothing) is ever read, created or replaced as a store: a folder, a
     device, a FIFO or a socket is refused before anything is read from it."""
-    kind = _kind(db)
-    if kind is None:
-        return
-    if kind == "folder":
-        raise _invalid(uri, f"{str(db)!r} is a folder, not an MLflow SQLite file")
-    if kind != "file":
-        raise _invalid(
-            uri,
-            f"{str(db)!r} is a {kind}, not a regular file; a store is kept only in a "
-            f"regular file: choose another tracking.uri",
-        )
-    try:
-        with db.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise _invalid(uri, f"cannot read {str(db)!r}: {exc.strerror}") from None
-    if not header:
-        return  # an empty file: MLflow creates its tables in it
-    if header != SQLITE_HEADER:
-        raise _invalid(uri, f"{str(db)!r} is not an SQLite file; move it away or choose another")
-    try:
-        # Read only, on a read-write connection: a read-only one leaves a WAL store's
-        # -wal and -shm files behind; the last connection to close removes them.
-        con = sqlite3.connect(db, timeout=5)
-        try:
-            tables = {row[0] for row in con.execute("select name from sqlite_master")}
-            found = None
-            if "alembic_version" in tables:
-                row = con.execute("select version_num from alembic_version").fetchone()
-                found = row and row[0]
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise _invalid(uri, f"{str(db)!r} is not a usable SQLite database ({exc})") from None
+    if not _sqlite_file(uri, db):
+        return  # nothing there, or an empty file: MLflow creates its tables in it
+    tables, found = _tables_and_revision(uri, db)
     if not tables or (tables == {"alembic_version"} and not found):
         return  # empty: MLflow creates its tables in it
     if "experiments" not in tables or not found:
@@ -101,6 +70,49 @@ def check_file(uri: str, db: Path) -> None:
     raise _invalid(
         uri, f"the store was written by a newer MLflow (schema {found}); upgrade mlflow"
     )
+
+
+def _sqlite_file(uri: str, db: Path) -> bool:
+    """Whether ``db`` is a regular file with SQLite's header (False: nothing there, or an
+    empty file); ConfigError for anything else."""
+    kind = _kind(db)
+    if kind is None:
+        return False
+    if kind == "folder":
+        raise _invalid(uri, f"{str(db)!r} is a folder, not an MLflow SQLite file")
+    if kind != "file":
+        raise _invalid(
+            uri,
+            f"{str(db)!r} is a {kind}, not a regular file; a store is kept only in a "
+            f"regular file: choose another tracking.uri",
+        )
+    try:
+        with db.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise _invalid(uri, f"cannot read {str(db)!r}: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise _invalid(uri, f"{str(db)!r} is not an SQLite file; move it away or choose another")
+    return bool(header)
+
+
+def _tables_and_revision(uri: str, db: Path) -> tuple[set[str], str | None]:
+    """The tables of an SQLite file and its alembic revision (None if it has none)."""
+    try:
+        # Read only, on a read-write connection: a read-only one leaves a WAL store's
+        # -wal and -shm files behind; the last connection to close removes them.
+        con = sqlite3.connect(db, timeout=5)
+        try:
+            tables = {row[0] for row in con.execute("select name from sqlite_master")}
+            found = None
+            if "alembic_version" in tables:
+                row = con.execute("select version_num from alembic_version").fetchone()
+                found = row and row[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise _invalid(uri, f"{str(db)!r} is not a usable SQLite database ({exc})") from None
+    return tables, found
 
 
 @contextmanager
