@@ -3,9 +3,10 @@
 A worker of the batched launcher (or a submitit job) that starts afresh registers
 shallownet's built-ins, the entry points and the modules named in ``SHALLOWNET_PLUGINS``
 by itself. A plugin registered by a call anywhere else (a notebook cell, ``__main__``,
-a module the caller imported) goes with each batch it may train: cloudpickled with the
-batch, by value where its code is in no module a worker can import (``__main__``, a
-notebook cell), and registered in the worker before the batch starts.
+a module the caller imported, a test module) goes with each batch (:func:`pack`):
+cloudpickled by value, code and module globals, since the module that defines it may be
+one a worker cannot import (``__main__``, a notebook cell, a folder not on its path); the
+worker registers it before the batch starts (:func:`unpack`).
 
 Hydra's own launchers (joblib, ...) carry nothing of the kind: a sweep that uses such a
 plugin under one of them is refused before anything is written (:func:`refuse_uncarried`).
@@ -13,11 +14,15 @@ plugin under one of them is refused before anything is written (:func:`refuse_un
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
+import cloudpickle
+
 from .errors import ConfigError
 from .plugin_modules import ENV_VAR
+from .registry import defining_module
 from .settings import PLUGIN_GROUPS, Settings
 
 # group -> plugin name -> plugin: what a fresh process would not have
@@ -33,8 +38,28 @@ def registered_here() -> Carried:
     }
 
 
-def register_carried(carried: Carried) -> None:
+def pack() -> bytes:
+    """The plugins registered here that a fresh process would not have, pickled by value
+    (with the functions and globals of the modules that define them)."""
+    carried = registered_here()
+    modules = {defining_module(p) for plugins in carried.values() for p in plugins.values()}
+    ours = [
+        sys.modules[name]
+        for name in sorted(modules - cloudpickle.list_registry_pickle_by_value())
+        if name in sys.modules and name != "__main__"  # __main__ goes by value anyway
+    ]
+    for module in ours:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return bytes(cloudpickle.dumps(carried))
+    finally:
+        for module in ours:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def unpack(packed: bytes) -> None:
     """In a worker: register the plugins carried from the launching process."""
+    carried: Carried = cloudpickle.loads(packed)
     for group, plugins in carried.items():
         for name, plugin in plugins.items():
             PLUGIN_GROUPS[group].register(name, plugin, overwrite=True)

@@ -63,7 +63,8 @@ def registering_by_import() -> Iterator[None]:
         _imports_running -= 1
 
 
-def _defining_module(obj: object) -> str:
+def defining_module(obj: object) -> str:
+    """The name of the module that defines a plugin (an Activation: its forward)."""
     target = getattr(obj, "forward", obj)  # an Activation is described by its forward
     return str(getattr(target, "__module__", None) or "?")
 
@@ -71,7 +72,7 @@ def _defining_module(obj: object) -> str:
 def _origin_of(obj: object) -> str:
     """Where an object was defined, for messages about duplicates."""
     target = getattr(obj, "forward", obj)
-    module = _defining_module(obj)
+    module = defining_module(obj)
     qualname = getattr(target, "__qualname__", type(target).__name__)
     try:
         line = inspect.getsourcelines(target)[1]  # type: ignore[arg-type]
@@ -135,7 +136,7 @@ class Registry(Generic[T]):
 
             return decorator
         self._add(name, obj, origin=_origin_of(obj), overwrite=overwrite)
-        builtin = _defining_module(obj).startswith("shallownet.")
+        builtin = defining_module(obj).startswith("shallownet.")
         if _imports_running or builtin:
             self._here.discard(name)
         else:

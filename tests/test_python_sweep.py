@@ -234,3 +234,17 @@ def test_a_script_with_threads_sweeps_its_main_plugins_in_spawned_workers(tmp_pa
         ("orthogonal", "softsign", "2"),
     ]
     assert out.stdout.count("Launching 8 jobs") == 1  # no worker ran the script again
+
+
+@pytest.mark.slow
+def test_a_plugin_of_this_module_sweeps_under_submitit_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_plugin: str
+) -> None:
+    """Hydra's submitit launchers get batches from shallownet (submitit_batches), with the
+    plugins registered here; each submitit job is a fresh Python process."""
+    monkeypatch.chdir(tmp_path)
+    typed = [f"init=small,{own_plugin}", "seed=0,1", "train.iterations=300"]
+    study = sn.sweep([*typed, "hydra/launcher=submitit_local"])
+    assert study.status == "FINISHED"
+    assert sorted(study.runs["init"]) == ["scaled_identity", "scaled_identity", "small", "small"]
+    assert set(study.runs["status"]) == {"FINISHED"}

@@ -95,13 +95,11 @@ def payload(hydra_context: HydraContext, config: DictConfig, task_function: Task
     """What a worker (or a submitit job) gets for a batch: the plugins registered in this
     process that a fresh one would not have (:mod:`shallownet.carried_plugins`), then
     :func:`execute_batch`'s arguments, cloudpickled (Hydra's global state holds OmegaConf
-    resolvers defined inside functions, which the standard pickle cannot serialize; a
-    plugin defined in ``__main__`` or a notebook cell goes by value)."""
-    from shallownet.carried_plugins import registered_here
+    resolvers defined inside functions, which the standard pickle cannot serialize)."""
+    from shallownet.carried_plugins import pack
 
     state = Singleton.get_state()
-    carried = registered_here()
-    return bytes(cloudpickle.dumps((carried, hydra_context, config, task_function, state)))
+    return bytes(cloudpickle.dumps((pack(), hydra_context, config, task_function, state)))
 
 
 def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: UP045
@@ -112,11 +110,11 @@ def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: 
     _die_with_parent()
     if blas is not None:
         limit_blas_threads(blas)
-    from shallownet.carried_plugins import register_carried
+    from shallownet.carried_plugins import unpack
 
     try:
         carried, *arguments = pickle.loads(data)
-        register_carried(carried)
+        unpack(carried)
         return bytes(cloudpickle.dumps(execute_batch(*arguments)))
     except KeyboardInterrupt as exc:
         # Stopped (Ctrl-C, SIGTERM, or the launching process died): this worker must not
