@@ -19,6 +19,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from .commands import executable
 from .schema import TRACKING_KEYS, Config
 from .settings import PLUGIN_GROUPS, Settings, plugin_parameters, settings_from
 
@@ -34,6 +35,9 @@ NOT_IN_FOLDER_NAMES = ("tracking", *TRACKING_KEYS, "data.path")
 OmegaConf.register_new_resolver(
     "shallownet.not_in_folder_names", lambda: list(NOT_IN_FOLDER_NAMES), replace=True
 )
+# ``shallownet --help`` names the commands by their absolute paths (conf/hydra/help/):
+# ``${shallownet.executable:mlflow,mlflow}``
+OmegaConf.register_new_resolver("shallownet.executable", executable, replace=True)
 
 
 def _yaml_options(group: str) -> set[str]:

@@ -232,9 +232,9 @@ def _record(job: Job, tracked: TrackedRun | None, ended: Ended) -> float:
         text += f"; MLflow run {tracked.run_id} in {tracking.uri}"
     log.info(text)
     if not job.multirun and tracking is not None:
-        from .tracking.store import ui_command
+        from .tracking.store import ui_command, ui_port
 
-        log.info("  browse: %s", ui_command(tracking.uri))
+        log.info("  browse: %s", ui_command(tracking.uri, ui_port()))
     if status == "FAILED" and not job.multirun:
         msg = f"{job.label}: {history.failure_reason}"
         raise RunFailed(msg)

@@ -64,10 +64,11 @@ def test_the_tutorial_runs_top_to_bottom_and_shows_its_lessons(tmp_path: Path) -
     assert len(images) == 3
     # the last cell prints the two commands that open the sweep's view
     serve, url = _text(cells[-1]).splitlines()
+    port = url.removeprefix("http://127.0.0.1:").partition("/")[0]  # free when printed
     assert serve.endswith(
-        f"--backend-store-uri sqlite:///{tmp_path}/mlflow.db --host 127.0.0.1 --port 5000"
+        f"--backend-store-uri sqlite:///{tmp_path}/mlflow.db --host 127.0.0.1 --port {port}"
     )
-    assert url.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/")
     assert "viewStateShareKey=" in url
     runs = {p.name for p in (tmp_path / "multirun").glob("*/*/*") if p.is_dir()}
     assert len(runs) == 30 + 1  # each job's folder, and the batches'

@@ -134,8 +134,10 @@ def test_a_sweep_from_python_records_what_the_command_line_records(
         f"shallownet: 4 runs (4 FINISHED) under parent run {parent.info.run_id}"
     )
     assert study.open.endswith(f"viewStateShareKey={parent.info.run_id}&compareRunsMode=CHART")
-    assert study.serve.endswith(
-        f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+    port = study.open.removeprefix("http://127.0.0.1:").partition("/")[0]  # free when printed
+    assert study.serve == (
+        f"{Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {uri} "
+        f"--host 127.0.0.1 --port {port}"
     )
     assert repr(study) == "\n".join(study.lines)
     # the frames of load_sweep, its tables and its figures

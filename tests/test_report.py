@@ -22,6 +22,7 @@ from shallownet.report.cli import main
 from shallownet.report.figures import layer_grid
 from shallownet.report.tables import per_layer
 from shallownet.report.write import write_report
+from shallownet.tracking.store import ui_port
 
 from .cli_helpers import run_cli
 from .recorded import RecordedSweep
@@ -233,7 +234,7 @@ def test_report_of_a_recorded_sweep(
     out = capsys.readouterr().out
     assert "| init | runs | reached cost<0.3 | final cost |" in out
     assert out.splitlines()[-1] == (  # the sweep's saved view in the MLflow UI
-        f"open:  http://127.0.0.1:5000/#/experiments/1/runs?viewStateShareKey="
+        f"open:  http://127.0.0.1:{ui_port()}/#/experiments/1/runs?viewStateShareKey="
         f"{recorded_sweep.parent_id}&compareRunsMode=CHART"
     )
     sweep = load_sweep(recorded_sweep.uri)

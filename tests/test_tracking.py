@@ -397,8 +397,8 @@ def test_without_saved_views_the_sweep_prints_a_plain_link(
     experiment_id = prepare(tracking)
     group = view.grouping(["init"], [settings.record])
     link = parent._save_view(client, tracking, experiment_id, "0" * 32, group, [])
-    assert link == (
-        f"http://127.0.0.1:5000/#/experiments/{experiment_id}  (this MLflow's UI has no "
+    assert link(5001) == (
+        f"http://127.0.0.1:5001/#/experiments/{experiment_id}  (this MLflow's UI has no "
         "saved views: group by 'init' there)"
     )
     tags = client.get_experiment(experiment_id).tags

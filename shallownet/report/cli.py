@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from .. import interrupts
 from ..errors import USER_ERRORS, ConfigError, first_line
 from ..schema import positive_number
-from ..tracking.store import check_reachable, served, sqlite_path, ui_command
+from ..tracking.store import check_reachable, served, sqlite_path, ui_command, ui_port
 from ..tracking.view import saved_url
 from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
@@ -104,9 +104,10 @@ def _report(args: argparse.Namespace) -> None:
     if not args.no_attach:
         attach(client, sweep, paths)
         print(f"attached to parent run {sweep.parent_id} (artifacts/report/, description)")
+    port = ui_port()  # the printed serve and open lines agree on a port free now
     if not served(args.tracking_uri):
-        print(f"serve: {ui_command(args.tracking_uri)}")
-    if link := saved_url(client, args.tracking_uri, sweep.parent_id):
+        print(f"serve: {ui_command(args.tracking_uri, port)}")
+    if link := saved_url(client, args.tracking_uri, sweep.parent_id, port):
         print(f"open:  {link}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from .. import interrupts
+from ..commands import executable
 from ..errors import StoreFailed
 from ..job import Job
 from ..settings import TrackingSettings
@@ -38,12 +40,13 @@ from ..vocabulary import (
 from . import view
 from .owner import end_vanished, owner_tags
 from .runs import end_run, newest_per_config, retry, search
-from .store import prepare, served, ui_command
+from .store import UI_PORT, prepare, served, ui_command, ui_port
 
 log = logging.getLogger("shallownet")
 
 # The end-of-sweep report, given by the layer above: (uri, experiment, parent id, figures)
 Report = Callable[[str, str, str, bool], None]
+Link = Callable[[int], str]  # the address that opens the sweep in the UI on a port
 
 
 def sweep_hash(jobs: Sequence[Job]) -> str:
@@ -184,7 +187,11 @@ def parent_run(
     tags = {SWEEP_DIR_TAG: sweep_dir}
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
-    link = view.experiment_page(tracking.uri, experiment_id)  # until the view is saved
+
+    def page(port: int) -> str:  # until the view is saved
+        return view.experiment_page(tracking.uri, experiment_id, port)
+
+    link: Link = page
     status, reason = "FAILED", None
     parent: ParentRun | None = None
     try:
@@ -228,31 +235,34 @@ def _save_view(
     run_id: str,
     group: view.Grouping,
     jobs: Sequence[Job],
-) -> str:
-    """Save the sweep's view on the experiment; return the line that opens it (or, where
-    the installed MLflow's UI has no saved views, a plain link and why)."""
+) -> Link:
+    """Save the sweep's view on the experiment; return what opens it on a port (or,
+    where the installed MLflow's UI has no saved views, a plain link and why)."""
     if not served(tracking.uri) and not view.supported():
-        page = view.experiment_page(tracking.uri, experiment_id)
-        return f"{page}  (this MLflow's UI has no saved views: group by '{group.tag}' there)"
+        why = f"(this MLflow's UI has no saved views: group by '{group.tag}' there)"
+        return lambda port: f"{view.experiment_page(tracking.uri, experiment_id, port)}  {why}"
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
     labels = sorted({group.label(job.settings.record) for job in jobs})
     state = view.state(run_id, group, labels, layers)
     key = f"{SHARE_TAG_PREFIX}{run_id}"
     retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state))
-    return view.url(tracking.uri, experiment_id, run_id)
+    return lambda port: view.url(tracking.uri, experiment_id, run_id, port)
 
 
 def _summary(
-    tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: str
+    tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: Link
 ) -> list[str]:
-    """The lines that end a sweep: what it recorded where, and the commands to look."""
+    """The lines that end a sweep: what it recorded where, and the commands to look, to
+    paste as printed (absolute executables; the UI on a port free right now)."""
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    port = UI_PORT if served(tracking.uri) else ui_port()
+    report = executable("shallownet-report", "shallownet.report.cli")
     return [
         f"shallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
         f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}",
-        f"  compare: shallownet-report --tracking-uri {tracking.uri}",
-        *([] if served(tracking.uri) else [f"  serve:   {ui_command(tracking.uri)}"]),
-        f"  open:    {link}",
+        f"  compare: {report} --tracking-uri {shlex.quote(tracking.uri)}",
+        *([] if served(tracking.uri) else [f"  serve:   {ui_command(tracking.uri, port)}"]),
+        f"  open:    {link(port)}",
     ]
 
 
@@ -262,7 +272,8 @@ def _cannot_end(tracking: TrackingSettings, exc: Exception, stopping: bool) -> N
     msg = (
         f"cannot end the sweep's runs in {tracking.uri} ({type(exc).__name__}: {first}); "
         f"runs left RUNNING are ended KILLED by the next shallownet command on this store "
-        f"(e.g. shallownet-report --tracking-uri {tracking.uri}) once it can be written"
+        f"(e.g. {executable('shallownet-report', 'shallownet.report.cli')} --tracking-uri "
+        f"{shlex.quote(tracking.uri)}) once it can be written"
     )
     if stopping:  # the sweep is already stopping on another exception: keep that one
         log.error("shallownet: %s", msg)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..commands import executable, free_port
 from ..errors import ConfigError
 from ..settings import TrackingSettings
 from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
@@ -147,11 +147,16 @@ activation functions shape training of a small numpy network.
 - Status: FINISHED; FAILED or KILLED with the reason in the tag `failure_reason`.
 """
 
-UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ``mlflow ui`` serves a local store
+UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ``mlflow ui`` serves a local store, if free
 
 
-def ui_address() -> str:
-    return f"http://{UI_HOST}:{UI_PORT}"
+def ui_port() -> int:
+    """The port a printed ``mlflow ui`` command serves on: 5000, or the next free one."""
+    return free_port(UI_HOST, UI_PORT)
+
+
+def ui_address(port: int = UI_PORT) -> str:
+    return f"http://{UI_HOST}:{port}"
 
 
 def served(uri: str) -> bool:
@@ -219,20 +224,11 @@ def _describe(client: MlflowClient, experiment_id: str, tags: Mapping[str, str])
             retry(client.set_experiment_tag, experiment_id, key, value)
 
 
-def mlflow_executable() -> str:
-    """The ``mlflow`` command of the environment shallownet runs in, as an absolute path
-    (a printed command then works without activating the virtual environment)."""
-    beside = Path(sys.executable).parent / "mlflow"
-    if beside.is_file():
-        return shlex.quote(str(beside))
-    return f"{shlex.quote(sys.executable)} -m mlflow"
-
-
-def ui_command(uri: str) -> str:
+def ui_command(uri: str, port: int = UI_PORT) -> str:
     """The command that shows this store in the MLflow UI, ready to paste."""
     if served(uri):
         return f"open {uri} in a browser"
     return (
-        f"{mlflow_executable()} ui --backend-store-uri {shlex.quote(uri)} "
-        f"--host {UI_HOST} --port {UI_PORT}"
+        f"{executable('mlflow', 'mlflow')} ui --backend-store-uri {shlex.quote(uri)} "
+        f"--host {UI_HOST} --port {port}"
     )

@@ -44,7 +44,7 @@ from ..vocabulary import (
     summary_names,
 )
 from .mlflow_internals import ui_reads_saved_views
-from .store import served, ui_address
+from .store import UI_PORT, served, ui_address
 
 DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
 
@@ -219,28 +219,29 @@ def tag_value(view: Mapping[str, Any]) -> str:
     return DEFLATED + base64.b64encode(packed).decode()
 
 
-def url(uri: str, experiment_id: str, key: str) -> str:
+def url(uri: str, experiment_id: str, key: str, port: int = UI_PORT) -> str:
     """The address of a saved view, on the server of an ``http(s)`` store or on the
-    ``mlflow ui`` that :func:`~shallownet.tracking.store.ui_command` starts."""
+    ``mlflow ui`` that :func:`~shallownet.tracking.store.ui_command` starts on ``port``."""
     query = urlencode({"viewStateShareKey": key, "compareRunsMode": "CHART"})
-    return f"{experiment_page(uri, experiment_id)}/runs?{query}"
+    return f"{experiment_page(uri, experiment_id, port)}/runs?{query}"
 
 
-def experiment_page(uri: str, experiment_id: str) -> str:
+def experiment_page(uri: str, experiment_id: str, port: int = UI_PORT) -> str:
     """The address of an experiment's page in the MLflow UI of a store."""
-    return f"{address(uri)}/#/experiments/{experiment_id}"
+    return f"{address(uri, port)}/#/experiments/{experiment_id}"
 
 
-def saved_url(client: MlflowClient, uri: str, parent_id: str) -> str | None:
+def saved_url(client: MlflowClient, uri: str, parent_id: str, port: int = UI_PORT) -> str | None:
     """The address of the view a sweep saved, if it saved one."""
     experiment_id = client.get_run(parent_id).info.experiment_id
     tags = client.get_experiment(experiment_id).tags
-    return url(uri, experiment_id, parent_id) if SHARE_TAG_PREFIX + parent_id in tags else None
+    saved = SHARE_TAG_PREFIX + parent_id in tags
+    return url(uri, experiment_id, parent_id, port) if saved else None
 
 
-def address(uri: str) -> str:
-    """Where the MLflow UI of a store is served."""
-    return uri.rstrip("/") if served(uri) else ui_address()
+def address(uri: str, port: int = UI_PORT) -> str:
+    """Where the MLflow UI of a store is served (by ``mlflow ui`` on ``port``)."""
+    return uri.rstrip("/") if served(uri) else ui_address(port)
 
 
 def supported() -> bool:
