@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from . import interrupts
+from . import interrupts, progress
 from .config import store_configs
 from .errors import RunFailed
 from .job import Job
@@ -67,7 +67,12 @@ def run(jobs: Sequence[Job]) -> list[float]:
                 todo.append(k)
                 tracked.append(_open_run(job))
             else:
-                log.info("%s: skipped, already FINISHED as MLflow run %s", job.label, done[0])
+                log.info(
+                    "%s%s: skipped, already FINISHED as MLflow run %s",
+                    progress.job_ended(),
+                    job.label,
+                    done[0],
+                )
                 costs[k] = done[1]
         outcomes = _train([jobs[k] for k in todo], tracked)
         for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
@@ -217,10 +222,11 @@ def _record(job: Job, tracked: TrackedRun | None, ended: Ended) -> float:
         if not job.multirun:
             msg = f"{job.label}: run failed: {reason}"
             raise RunFailed(msg) from ended
-        log.error("%s: FAILED: %s", job.label, reason)
+        log.error("%s%s: FAILED: %s", progress.job_ended(), job.label, reason)
         return math.nan
     history = ended.history
-    text = f"{job.label}: {status}, final cost {history.final_cost:.6f}"
+    place = progress.job_ended() if job.multirun else ""
+    text = f"{place}{job.label}: {status}, final cost {history.final_cost:.6f}"
     if status == "FINISHED":
         text += f", train accuracy {ended.train_accuracy:.4f}"
         if ended.test_accuracy is not None:

@@ -13,6 +13,7 @@ the sweep (``Job.in_sweep``) and hands the jobs to the launcher.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -33,6 +34,9 @@ from .validate import launch_dir
 
 if TYPE_CHECKING:
     from .tracking.parent import ParentRun
+
+log = logging.getLogger("shallownet")
+SAY_VALIDATING = 1000  # jobs: from about this many, validating takes a second or more
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,10 @@ def plan(
     """The sweep's axes and its validated jobs, or ConfigError for the first bad one."""
     composer = Composer(master, loader)
     sweep_axes = axes(params, arguments, composer.parser)
-    return sweep_axes, compose_jobs(composer, grid(sweep_axes))
+    jobs = grid(sweep_axes)
+    if len(jobs) >= SAY_VALIDATING:
+        log.info("shallownet: composing and validating %d jobs ...", len(jobs))
+    return sweep_axes, compose_jobs(composer, jobs)
 
 
 def sweep_name(sweep_axes: Sequence[Axis]) -> str:

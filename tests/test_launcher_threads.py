@@ -23,7 +23,7 @@ def _in_a_worker(blas: int) -> list[int]:
     method = workers.start_method()  # fork where this process runs no other thread
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
-        1, mp_context=context, initializer=workers._start_worker, initargs=(method, blas)
+        1, mp_context=context, initializer=workers._start_worker, initargs=(method, blas, None)
     ) as pool:
         return pool.submit(_blas_threads).result()
 

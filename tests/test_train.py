@@ -129,3 +129,25 @@ def test_a_stack_of_one_is_the_course_loop_with_its_stack_callbacks_first() -> N
         "stack 0", "member 0", "member 50", "stack 100", "member 100", "member 150",
         "stack 200", "member 200",
     ]  # fmt: skip
+
+
+def test_a_sweeps_count_says_how_many_jobs_ended_and_about_how_long_the_rest_take() -> None:
+    import multiprocessing
+    import time
+
+    from shallownet.progress import SweepCount, duration
+
+    count = SweepCount(4, multiprocessing.Value("i", 0), started=time.time() - 10)
+    assert count.job_ended() == "[1/4, about 30 s left]"  # 10 s a job so far
+    assert count.job_ended() == "[2/4, about 10 s left]"
+    count.job_ended()
+    assert count.job_ended() == "[4/4]"
+    assert [duration(s) for s in (0.2, 8, 89, 90, 240, 5400, 9000)] == [
+        "1 s",
+        "8 s",
+        "89 s",
+        "2 min",
+        "4 min",
+        "1.5 h",
+        "2.5 h",
+    ]

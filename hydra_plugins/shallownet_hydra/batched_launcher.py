@@ -19,6 +19,7 @@ Batches run in worker processes (``n_jobs``, default one per core:
 import copy
 import logging
 import math
+import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ class BatchedLauncher(Launcher):
         configs = [self.batch_config(n, batch) for n, batch in enumerate(batches)]
         for job in jobs:
             _job_files(job)
-        batch_returns = self.run(configs, workers)
+        batch_returns = self.run_counted(configs, workers, len(jobs))
         returns = {}
         for batch, ret in zip(batches, batch_returns, strict=True):
             returns.update(_job_returns(batch, ret))
@@ -138,6 +139,25 @@ class BatchedLauncher(Launcher):
 
     def where(self, workers: int) -> str:
         return f"in {workers} process(es)"
+
+    def run_counted(
+        self,
+        configs: List[DictConfig],  # noqa: UP006
+        workers: int,
+        jobs: int,
+    ) -> List[JobReturn]:  # noqa: UP006
+        """:meth:`run`, each job's line saying how many of the ``jobs`` have ended and
+        about how long the rest will take (a count shared by the processes that run them)."""
+        from shallownet import progress
+
+        from .workers import start_method
+
+        ended = multiprocessing.get_context(start_method()).Value("i", 0)
+        progress.count_jobs(progress.SweepCount(jobs, ended))
+        try:
+            return self.run(configs, workers)
+        finally:
+            progress.count_jobs(None)
 
     def run(self, configs: List[DictConfig], workers: int) -> List[JobReturn]:  # noqa: UP006
         """Each batch's JobReturn: here, one after the other, or in worker processes."""

@@ -122,13 +122,17 @@ def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: 
         os._exit(interrupts.exit_code(exc))
 
 
-def _start_worker(method: str, blas: int) -> None:
-    """A worker's first steps, before it takes a batch."""
+def _start_worker(method: str, blas: int, count: Any) -> None:
+    """A worker's first steps, before it takes a batch: ``count`` is the sweep's count of
+    jobs ended (shallownet.progress), shared with the launching process."""
+    from shallownet import progress
+
     if method == "fork" and "mlflow.store.tracking.sqlalchemy_store" in sys.modules:
         from shallownet.tracking.mlflow_internals import forget_inherited_connections
 
         forget_inherited_connections()
     limit_blas_threads(blas)
+    progress.count_jobs(count)
 
 
 @functools.cache  # once per worker process
@@ -150,6 +154,8 @@ def _die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> 
 def run_in_workers(payloads: Sequence[bytes], workers: int) -> List[JobReturn]:  # noqa: UP006
     """Each payload's JobReturn, run in ``workers`` processes; on an interrupt (or any
     error here) every worker is stopped and no further batch starts."""
+    from shallownet import progress
+
     method = start_method()
     context = multiprocessing.get_context(method)
     before = set(multiprocessing.active_children())
@@ -158,7 +164,7 @@ def run_in_workers(payloads: Sequence[bytes], workers: int) -> List[JobReturn]: 
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(method, blas_threads(workers)),
+        initargs=(method, blas_threads(workers), progress.counted()),
     ) as pool:
         with _main_left_out() if method == "spawn" else contextlib.nullcontext():
             # a spawning pool starts its workers as the batches are submitted

@@ -216,6 +216,7 @@ def parent_run(
                 uri, experiment = tracking.uri, tracking.experiment
 
                 def attach() -> None:
+                    log.info("shallownet: writing the sweep's report (tables, figures) ...")
                     report(uri, experiment, run_id, tracking.figures)
 
             counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
