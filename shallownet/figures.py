@@ -19,7 +19,7 @@ from matplotlib.ticker import FormatStrFormatter, LogFormatter
 from .network import Array, Network
 from .train import History
 
-DPI = 80
+DPI = 100  # 8-point text is 11 pixels high
 
 
 def new_figure(
@@ -36,6 +36,30 @@ def new_figure(
     )
     FigureCanvasAgg(fig)
     return fig
+
+
+def set_title(ax: Axes, title: str) -> None:
+    """A title that fits its figure's width: a run's long name is broken after its
+    commas onto as many lines as it needs, and the figure's top margin grows to hold
+    them."""
+    fig = ax.get_figure()
+    assert isinstance(fig, Figure)
+    width, height = fig.get_size_inches()
+    inches = ax.get_position().width * width + 0.5  # over its axes, a little beyond
+    per_line = max(12, int(inches * 72 / (0.6 * 10)))  # characters of 10-point text
+    lines: list[str] = []
+    for part in title.split(","):
+        if lines and len(lines[-1]) + 1 + len(part) <= per_line:
+            lines[-1] += "," + part
+        else:
+            lines.append(part)
+    ax.set_title(",\n".join(lines), fontsize="medium")
+    needed = 0.22 + 0.18 * len(lines)  # inches above the axes
+    above, below = (1 - fig.subplotpars.top) * height, fig.subplotpars.bottom * height
+    if needed > above:  # a taller figure, the axes as tall as before
+        height += needed - above
+        fig.set_size_inches(width, height)
+        fig.subplots_adjust(top=1 - needed / height, bottom=below / height)
 
 
 def legend_beside(ax: Axes, *handles_and_labels: Any) -> None:
@@ -71,7 +95,7 @@ def cost_curve(history: History, title: str = "") -> Figure:
     ax.plot(steps, history.cost[steps], lw=1.2)
     cost_axis(ax)
     ax.set_ylabel("cost")
-    ax.set_title(title or "cost", fontsize="medium")
+    set_title(ax, title or "cost")
     if history.diverged_at is not None:
         ax.axvline(
             history.diverged_at, color="red", lw=1, label=f"diverged at {history.diverged_at}"
@@ -81,7 +105,9 @@ def cost_curve(history: History, title: str = "") -> Figure:
 
 
 def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figure:
-    """The classifier's regions over the first two input features, with the data."""
+    """The classifier's regions over its two inputs, with the data. With more inputs,
+    a slice: the regions over the first two, every other input at 0 (the mean of
+    standardized data), labelled as such."""
     fig = new_figure(4.2, 4.0)
     ax = fig.add_subplot()
     x0, x1 = X[0], X[1] if X.shape[0] > 1 else np.zeros_like(X[0])
@@ -98,9 +124,12 @@ def decision_boundary(net: Network, X: Array, Y: Array, title: str = "") -> Figu
         P = net.predict(grid).reshape(g0.shape)
     ax.contourf(g0, g1, P, levels=[-0.5, 0.5, 1.5], colors=["#f4a582", "#92c5de"], alpha=0.8)
     ax.scatter(x0, x1, c=Y[0], cmap="RdBu", s=8, edgecolors="k", linewidths=0.2)
-    ax.set_title(title or "decision boundary", fontsize="medium")
+    set_title(ax, title or "decision boundary")
     ax.set_xticks([])
     ax.set_yticks([])
+    if net.n_x > 2:
+        ax.set_xlabel(f"input 1 (slice: inputs 3 to {net.n_x} at 0)")
+        ax.set_ylabel("input 2")
     return fig
 
 
@@ -112,9 +141,11 @@ def hidden_weights(net: Network, title: str = "") -> Figure:
     ax = fig.add_subplot()
     limit = float(np.abs(U).max()) or 1.0
     image = ax.imshow(U[:50], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(U.shape[1]), [*(f"w{i + 1}" for i in range(W1.shape[1])), "b"])
+    inputs = W1.shape[1]
+    shown = [*range(0, inputs, max(1, -(-inputs // 5))), inputs]  # at most 6 labels
+    ax.set_xticks(shown, [*(f"w{i + 1}" for i in shown[:-1]), "b"])
     ax.set_ylabel("hidden unit")
-    ax.set_title(title or "hidden-unit incoming weights", fontsize="medium")
+    set_title(ax, title or "hidden-unit incoming weights")
     fig.colorbar(image, ax=ax)
     return fig
 
@@ -140,7 +171,7 @@ def activation_histogram(net: Network, X: Array, title: str = "") -> Figure:
     ax.set_xlabel("z = W1 x + b1")
     ax.set_ylabel("share of peak count / g(z)")
     ax.legend(loc="upper left", fontsize="small")
-    ax.set_title(title or "hidden pre-activations", fontsize="medium")
+    set_title(ax, title or "hidden pre-activations")
     return fig
 
 

@@ -107,10 +107,10 @@ def _matplotlib(output: Var, direction: str) -> Figure:
     }
     if direction == "TB":
         where = {key: (-along, -d) for key, (d, along) in where.items()}
-        fig = new_figure(width=2.2 * across + 0.4, height=0.9 * layers + 0.4)
+        fig = new_figure(width=2.7 * across + 0.4, height=1.1 * layers + 0.4)
         limits = ((-across / 2, across / 2), (-layers + 0.5, 0.5))
     else:
-        fig = new_figure(width=1.9 * layers + 0.4, height=0.95 * across + 0.4)
+        fig = new_figure(width=2.3 * layers + 0.4, height=1.15 * across + 0.4)
         limits = ((-0.55, layers - 0.45), (-across / 2, across / 2))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
@@ -132,7 +132,7 @@ def _matplotlib(output: Var, direction: str) -> Figure:
             _text(node),
             ha="center",
             va="center",
-            fontsize=6.5,
+            fontsize=8,
             bbox={"boxstyle": "round,pad=0.3", "fc": "#eef3fb" if node.label else "white"},
         )
     return fig

@@ -118,6 +118,11 @@ def test_every_preset_runs_as_a_tiny_sweep(preset: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     finished = [line for line in result.stdout.splitlines() if ": FINISHED, final cost" in line]
     assert len(finished) == len(_job_dirs(tmp_path)) >= 2
+    total = len(finished)  # each line says how far the sweep is
+    assert [line.partition("]")[0].partition(",")[0] for line in finished] == [
+        f"[{k}/{total}" for k in range(1, total + 1)
+    ]
+    assert finished[-1].startswith(f"[{total}/{total}] ")
 
 
 @pytest.mark.slow

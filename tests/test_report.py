@@ -276,11 +276,11 @@ def test_figures_name_every_colour_beside_the_curves() -> None:
     assert [t.get_text() for t in legend.get_texts()] == ["init=small", "init=zeros"]
     bars = {
         (str(label.get_text()), tuple(patch.get_facecolor()))
-        for label, patch in zip(fig.axes[0].get_xticklabels(), fig.axes[0].patches, strict=True)
-    }
+        for label, patch in zip(fig.axes[0].get_yticklabels(), fig.axes[0].patches, strict=True)
+    }  # a row per configuration, labelled on the left: "small · 0"
     by_init: dict[str, set[object]] = {}
     for label, colour in bars:
-        by_init.setdefault(label.split("\n")[0], set()).add(colour)
+        by_init.setdefault(label.split(" · ")[0], set()).add(colour)
     assert all(len(colours) == 1 for colours in by_init.values())  # one colour per init
     assert len(set().union(*by_init.values())) == 2
     grid = cost_grid(runs, _curves(), ["init", "seed"])

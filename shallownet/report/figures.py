@@ -65,10 +65,11 @@ def _legend_width(names: list[str]) -> float:
 
 
 def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
-    """Per configuration: distinct hidden units at the end (symmetry), saturated fraction
-    at initialization (saturation) and final cost; bars are medians, whiskers min–max."""
+    """Per configuration, a row: distinct hidden units at the end (symmetry), saturated
+    fraction at initialization (saturation) and final cost; bars are medians over the
+    seeds, whiskers min–max. Rows are labelled once, on the left, in full."""
     configs = configurations(table, by)
-    labels = ["\n".join(map(str, values)) for values, _ in configs]
+    labels = [" · ".join(map(str, values)) or "all runs" for values, _ in configs]
     # a bar's colour is its value of the first key (init), named in the legend
     colour_key = by[:1]
     shades = {
@@ -78,8 +79,12 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
     bar_colours = [shades[values[:1]] for values, _ in configs]
     names = [_label(colour_key, values) for values in shades]
     legend = _legend_width(names)
-    fig = new_figure(max(6.0, 0.55 * len(configs) * 3) + legend, 3.4, right=legend + 0.25)
-    axes = fig.subplots(1, 3)
+    left = 0.35 + 0.075 * max((len(label) for label in labels), default=8)  # inches
+    height = 1.25 + 0.24 * max(len(configs), 5)
+    fig = new_figure(left + 3 * 2.9 + legend, height, right=legend + 0.25, left=left)
+    fig.subplots_adjust(wspace=0.12, bottom=0.6 / height, top=1 - 0.45 / height)
+    axes = fig.subplots(1, 3, sharey=True)
+    y = np.arange(len(configs))
     for ax, (column, title) in zip(
         axes,
         [
@@ -90,13 +95,15 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
         strict=True,
     ):
         med, low, high = np.array([spread(g[column]) for _, g in configs], dtype=float).T
-        x = np.arange(len(configs))
-        ax.bar(x, np.nan_to_num(med), color=bar_colours, alpha=0.8)
+        ax.barh(y, np.nan_to_num(med), color=bar_colours, alpha=0.8, height=0.7)
         ax.errorbar(
-            x, med, yerr=[med - low, high - med], fmt="none", ecolor="k", lw=0.8, capsize=2
+            med, y, xerr=[med - low, high - med], fmt="none", ecolor="k", lw=0.8, capsize=2
         )
-        ax.set_xticks(x, labels, fontsize="x-small", rotation=90 if len(configs) > 6 else 0)
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize="medium")
+        ax.grid(axis="x", lw=0.4, alpha=0.5)
+    axes[0].set_yticks(y, labels)
+    axes[0].invert_yaxis()  # the first configuration on top, as in the table
+    axes[0].set_ylabel(" · ".join(by))
     handles = [Patch(color=colour, alpha=0.8) for colour in shades.values()]
     legend_beside(axes[-1], handles, names)
     return fig
