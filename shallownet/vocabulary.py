@@ -84,6 +84,9 @@ CURVES = (
     "test_accuracy",
 )
 FINER = ("sym_rel_spread", "out_sat_frac", "sym_max_pair_dist", "act_mean", "act_std", "fan_in_w2")
+# The lessons at a glance: the first charts of a sweep's view, bars of the group averages
+# (saturation at initialization; symmetry: 1 distinct unit).
+LESSONS = ("sat_frac_init", "distinct_units_final")
 # One value per run, shown as bars of the group averages in the view.
 SUMMARIES = (
     FINAL_COST,

@@ -131,3 +131,33 @@ def test_inserted_metrics_read_back_as_log_batchs(tmp_path: Path) -> None:
     assert client.get_run(inserted).data.metrics == client.get_run(logged).data.metrics
     assert not internals.insert_metrics(client, inserted, [Metric("m0", float("nan"), 0, 99)])
     assert len(client.get_metric_history(inserted, "m0")) == 40  # nothing written
+
+
+def test_named_views_from_mlflow_3_15() -> None:
+    assert [
+        internals.lists_named_views(v) for v in ("3.7.0", "3.14.1", "3.15.0", "3.17.2", "4.0")
+    ] == [False, False, True, True, True]
+    assert internals.lists_named_views("not a version") is False
+
+
+def test_a_view_saved_by_name_is_the_envelope_mlflows_views_menu_reads() -> None:
+    """MLflow 3.15's SavedViewEnvelope: name, createdAt and updatedAt (ms), and the state
+    as the shared-view URL reads it (deflated JSON); without a name, the bare state."""
+    import base64
+    import json
+    import time
+    import zlib
+
+    from shallownet.tracking import view
+
+    state = {"searchFilter": "tags.`mlflow.parentRunId` = 'abc'", "groupBy": None}
+    bare = view.tag_value(state)
+    assert bare.startswith("deflate;")
+    decoded = json.loads(zlib.decompress(base64.b64decode(bare.removeprefix("deflate;"))))
+    assert decoded == state
+    envelope = json.loads(view.tag_value(state, "main: init=zeros,small"))
+    assert set(envelope) == {"name", "createdAt", "updatedAt", "state"}
+    assert envelope["name"] == "main: init=zeros,small"
+    assert envelope["state"] == bare
+    assert envelope["createdAt"] == envelope["updatedAt"]
+    assert abs(envelope["createdAt"] / 1000 - time.time()) < 60

@@ -313,3 +313,12 @@ def test_the_command_refuses_a_fifo_as_its_store_and_writes_nothing(tmp_path: Pa
     assert len(lines) == 1
     assert "mlflow.db' is a FIFO or socket, not a regular file" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]
+
+
+def test_the_ui_of_a_local_store_is_the_installed_mlflows(tmp_path: Path) -> None:
+    import mlflow
+
+    from shallownet.tracking.store import ui_version
+
+    assert ui_version(f"sqlite:///{tmp_path}/mlflow.db") == mlflow.__version__
+    assert ui_version("http://127.0.0.1:9") is None  # nothing answers: not known

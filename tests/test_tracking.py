@@ -9,6 +9,7 @@ import re
 import zlib
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -16,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from shallownet.job import Job
 from shallownet.lifecycle import run
 from shallownet.tracking import view
+from shallownet.tracking.mlflow_internals import lists_named_views
 from shallownet.tracking.skip import find_finished
 
 from .cli_helpers import BIN, run_cli
@@ -317,6 +319,10 @@ def test_a_sweep_saves_its_view_on_the_experiment(recorded_sweep: RecordedSweep)
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     saved = experiment.tags[f"mlflow.sharedViewState.{recorded_sweep.parent_id}"]
+    if lists_named_views(mlflow.__version__):  # in the envelope MLflow's Views menu lists
+        envelope = json.loads(saved)
+        assert envelope["name"] == "init=zeros,large seed=0,1"  # the sweep's
+        saved = envelope["state"]
     assert saved.startswith("deflate;")  # MLflow's compressed UI state: base64 of zlib data
     assert len(saved) < 5000  # what MLflow 3.7 allows an experiment tag
     state = json.loads(zlib.decompress(base64.b64decode(saved.removeprefix("deflate;"))))
@@ -346,10 +352,16 @@ def test_a_sweep_saves_its_view_on_the_experiment(recorded_sweep: RecordedSweep)
     logged = set().union(*(run.data.metrics for run in children))
     assert logged <= {c["metricKey"] for c in charts}  # MLflow adds no chart of its own
     bars = [c["metricKey"] for c in charts if c["type"] == "BAR" and not c["deleted"]]
-    assert bars[0] == "final_cost"
+    assert [c["metricKey"] for c in charts[:2]] == ["sat_frac_init", "distinct_units_final"]
+    assert {c["metricSectionId"] for c in charts[:3]} == {"curves"}  # first, on the first screen
+    assert bars[2] == "final_cost"  # the other summaries after the curves
     assert {c["metricSectionId"] for c in charts} == {
         s["uuid"] for s in state["compareRunSections"]
     }
+    assert [(s["columns"], s["cardHeight"]) for s in state["compareRunSections"]] == [
+        (2, 520),  # two to a row, taller than MLflow's 360 px: room for every group's name
+        (2, 520),
+    ]
     columns = state["selectedColumns"]
     assert columns[:2] == ["params.`init`", "params.`seed`"]
     for column in columns:

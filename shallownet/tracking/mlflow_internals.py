@@ -173,6 +173,20 @@ def insert_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> bool:
     return True
 
 
+NAMED_VIEWS_SINCE = "3.15.0"  # MLflow's "Views" menu lists saved views by name (PR 24359)
+
+
+def lists_named_views(version: str) -> bool:
+    """Whether the UI of this MLflow version lists saved views by name in its Views menu
+    (and opens a view saved in that envelope from a shared-view URL)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) >= Version(NAMED_VIEWS_SINCE)
+    except InvalidVersion:
+        return False
+
+
 @functools.cache
 def ui_reads_saved_views() -> bool:
     """Whether the installed MLflow's UI opens saved views (its bundle reads the tag)."""

@@ -38,9 +38,10 @@ from ..vocabulary import (
     VERSION_TAG,
 )
 from . import view
+from .mlflow_internals import lists_named_views
 from .owner import end_vanished, owner_tags
 from .runs import end_run, newest_per_config, retry, search
-from .store import UI_PORT, prepare, served, ui_command, ui_port
+from .store import UI_PORT, prepare, served, ui_command, ui_port, ui_version
 
 log = logging.getLogger("shallownet")
 
@@ -196,7 +197,7 @@ def parent_run(
     parent: ParentRun | None = None
     try:
         try:
-            link = _save_view(client, tracking, experiment_id, run_id, group, jobs)
+            link = _save_view(client, tracking, experiment_id, run_id, group, jobs, name)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it
             log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
         parent = ParentRun(run_id, group.tag, group.keys)
@@ -236,9 +237,11 @@ def _save_view(
     run_id: str,
     group: view.Grouping,
     jobs: Sequence[Job],
+    name: str = "",
 ) -> Link:
-    """Save the sweep's view on the experiment; return what opens it on a port (or,
-    where the installed MLflow's UI has no saved views, a plain link and why)."""
+    """Save the sweep's view on the experiment (under the sweep's ``name`` where the UI's
+    Views menu lists views by name); return what opens it on a port (or, where the
+    installed MLflow's UI has no saved views, a plain link and why)."""
     if not served(tracking.uri) and not view.supported():
         why = f"(this MLflow's UI has no saved views: group by '{group.tag}' there)"
         return lambda port: f"{view.experiment_page(tracking.uri, experiment_id, port)}  {why}"
@@ -246,7 +249,9 @@ def _save_view(
     labels = sorted({group.label(job.settings.record) for job in jobs})
     state = view.state(run_id, group, labels, layers)
     key = f"{SHARE_TAG_PREFIX}{run_id}"
-    retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state))
+    version = ui_version(tracking.uri)
+    named = name if name and version is not None and lists_named_views(version) else None
+    retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state, named))
     return lambda port: view.url(tracking.uri, experiment_id, run_id, port)
 
 

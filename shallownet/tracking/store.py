@@ -159,6 +159,21 @@ def ui_address(port: int = UI_PORT) -> str:
     return f"http://{UI_HOST}:{port}"
 
 
+def ui_version(uri: str) -> str | None:
+    """The version of the MLflow whose UI shows this store: a server's (its ``/version``;
+    None if it does not say), else the installed one's."""
+    if not served(uri):
+        import mlflow
+
+        return str(mlflow.__version__)
+    try:
+        response = requests.get(uri.rstrip("/") + "/version", timeout=5)
+        response.raise_for_status()
+    except requests.RequestException:
+        return None
+    return response.text.strip()
+
+
 def served(uri: str) -> bool:
     """Whether the store is a tracking server, which serves its own UI (no ``mlflow ui``)."""
     return uri.startswith(("http://", "https://"))

@@ -16,8 +16,12 @@ Each sweep gets one view, keyed by its parent run's id:
 - grouped by every swept key except the seed (the run tag ``init x activation`` holds
   ``small·tanh``), each group drawn as its average with a min-max band over the seeds,
   and in a colour of its own;
-- the curves first (``cost``, ``distinct_units``, ``sat_frac``, ...), then the
-  one-value summaries as bars;
+- first the lessons as bars of the group averages (``sat_frac_init``: saturation at
+  initialization; ``distinct_units_final``: symmetry), then the curves (``cost``,
+  ``distinct_units``, ``sat_frac``, ...), two to a row, then the other one-value
+  summaries as bars;
+- saved under the sweep's name where MLflow's "Views" menu lists saved views by name
+  (MLflow 3.15 and later: ``{"name", "createdAt", "state"}``), else as the bare state;
 - as columns, the swept params, the key summaries and each run's description.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ from ..vocabulary import (
     COLUMNS,
     CURVES,
     FINER,
+    LESSONS,
     PARENT_TAG,
     SHARE_TAG_PREFIX,
     SUMMARIES,
@@ -47,6 +53,7 @@ from .mlflow_internals import ui_reads_saved_views
 from .store import UI_PORT, served, ui_address
 
 DEFLATED = "deflate;"  # MLflow's prefix of compressed UI state
+CHARTS_PER_ROW, CARD_HEIGHT = 2, 520  # pixels
 
 # A run's group is the tag named after the swept keys (``init x activation``), valued by
 # their values (``small·tanh``): short enough for MLflow's run list and legends.
@@ -167,12 +174,18 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
         f"{key}_final" for key in ("train_accuracy", "test_accuracy")
     ]
     hidden = [key for key in dict.fromkeys(other_summaries) if key not in SUMMARIES]
-    charts = [_line(f"curve-{n}", "curves", metric) for n, metric in enumerate(curves)]
-    charts += [_bar(f"summary-{n}", "summaries", m, False) for n, m in enumerate(SUMMARIES)]
+    charts = [_bar(f"lesson-{n}", "curves", metric, False) for n, metric in enumerate(LESSONS)]
+    charts += [_line(f"curve-{n}", "curves", metric) for n, metric in enumerate(curves)]
+    summaries = [metric for metric in SUMMARIES if metric not in LESSONS]
+    charts += [_bar(f"summary-{n}", "summaries", m, False) for n, m in enumerate(summaries)]
     charts += [_bar(f"hidden-{n}", "summaries", m, True) for n, m in enumerate(hidden)]
+    # two charts to a row, taller than MLflow's 360 px: wide enough for a group's name in
+    # the legend, tall enough for the legend of many groups (read from MLflow's UI:
+    # RunsChartsSection's ``columns`` and ``cardHeight``; older UIs ignore them)
+    big = {"columns": CHARTS_PER_ROW, "cardHeight": CARD_HEIGHT}
     sections = [
-        {"uuid": "curves", "name": "Model metrics", "display": True, "isReordered": True},
-        {"uuid": "summaries", "name": "Summaries", "display": False, "isReordered": True},
+        {"uuid": "curves", "name": "Model metrics", "display": True, "isReordered": True, **big},
+        {"uuid": "summaries", "name": "Summaries", "display": False, "isReordered": True, **big},
     ]
     columns = [_key("params", key) for key in (*group.keys, "seed")]
     columns += [_key("metrics", key) for key in COLUMNS]
@@ -210,13 +223,20 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
     }
 
 
-def tag_value(view: Mapping[str, Any]) -> str:
+def tag_value(view: Mapping[str, Any], name: str | None = None) -> str:
     """The experiment tag's value: the view as JSON, deflated as MLflow's UI writes and
     reads it (``deflate;`` and base64 of zlib data). Every MLflow 3 UI reads this form,
     and it fits the 5,000 characters MLflow 3.7 allows an experiment tag (the plain JSON
-    of a sweep's view is about 10,000)."""
+    of a sweep's view is about 10,000). With a ``name``, it goes in the envelope that
+    MLflow 3.15's "Views" menu lists by name (``SavedViewEnvelope``: ``name``,
+    ``createdAt`` and ``updatedAt`` in milliseconds, the deflated ``state``), which the
+    shared-view URL opens as well."""
     packed = zlib.compress(json.dumps(view, separators=(",", ":")).encode(), 9)
-    return DEFLATED + base64.b64encode(packed).decode()
+    state = DEFLATED + base64.b64encode(packed).decode()
+    if name is None:
+        return state
+    now = int(time.time() * 1000)
+    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": state})
 
 
 def url(uri: str, experiment_id: str, key: str, port: int = UI_PORT) -> str:
