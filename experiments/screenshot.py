@@ -20,7 +20,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the test suite's server helper: one way to start a server
 
-from shallownet.tracking.store import ui_address  # noqa: E402
 from tests.servers import mlflow_server  # noqa: E402
 from tests.test_ui_browser import CHROMIUM, FLAGS  # noqa: E402
 
@@ -41,22 +40,19 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
-        found = re.search(r"^  open:    (\S+)$", done.stdout, re.MULTILINE)
+        found = re.search(r"^  open:    http://127\.0\.0\.1:\d+(\S+)$", done.stdout, re.MULTILINE)
         assert found, done.stdout
         with (
             mlflow_server(Path(tmp), backend=f"sqlite:///{tmp}/mlflow.db") as url,
             sync_playwright() as p,
         ):
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(found[1].replace(ui_address(), url))
-            legend = page.get_by_text(re.compile(r" \(train_accuracy\)$"))  # charts drawn
-            expect(legend.first).to_be_visible(timeout=120_000)
-            if page.get_by_role("button", name="Close").count():
-                page.get_by_role("button", name="Close").first.click()  # the assistant panel
-            if page.get_by_role("button", name="Hide banner").count():  # "a shared view"
-                page.get_by_role("button", name="Hide banner").click()
-            page.wait_for_timeout(2_000)  # the last charts finish drawing
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url + found[1])  # on the test's server, MLflow's own panels as they come
+            lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
+            expect(lessons).to_be_visible(timeout=120_000)
+            expect(page.locator(".js-plotly-plot").first).to_be_attached(timeout=60_000)
+            page.wait_for_timeout(5_000)  # the charts finish drawing
             OUT.parent.mkdir(exist_ok=True)
             page.screenshot(path=OUT)
             browser.close()
