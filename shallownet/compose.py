@@ -22,8 +22,9 @@ from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
+from .config import unresolvable
 from .errors import ConfigError
 from .job import Job
 from .settings import settings_from
@@ -195,7 +196,10 @@ def compose_jobs(
     launch = launch_dir(composer.master)
     found = []
     for num, overrides in enumerate(job_overrides, start=first_num):
-        task, base = composer.task(overrides)
+        try:
+            task, base = composer.task(overrides)
+        except InterpolationResolutionError as exc:  # seed=${nope}
+            raise unresolvable(exc) from None
         job_settings = settings_from(task, launch, base.config.hydra.runtime.choices)
         found.append(
             Job(

@@ -18,8 +18,10 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from .commands import executable
+from .errors import ConfigError
 from .schema import TRACKING_KEYS, Config
 from .settings import PLUGIN_GROUPS, Settings, plugin_parameters, settings_from
 
@@ -68,6 +70,13 @@ def store_configs() -> None:
             cs.store(group=group, name=name, node=node, provider="shallownet")
 
 
+def unresolvable(exc: InterpolationResolutionError) -> ConfigError:
+    """An interpolation that cannot be resolved (``seed=${oc.env:MISSING}``), in one line
+    naming the field."""
+    reason = str(getattr(exc, "msg", exc)).strip().splitlines()[0]
+    return ConfigError(f"{exc.full_key}: cannot resolve its value ({reason}); give a value")
+
+
 def settings(
     cfg: DictConfig, launch_dir: Path, choices: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -79,7 +88,10 @@ def settings(
     the config's ``hydra.runtime.choices``.
     """
     masked = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
-    raw = OmegaConf.to_container(masked, resolve=True)
+    try:
+        raw = OmegaConf.to_container(masked, resolve=True)
+    except InterpolationResolutionError as exc:  # ${oc.env:MISSING}, ${nope}
+        raise unresolvable(exc) from None
     assert isinstance(raw, dict)
     if choices is None:
         choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}

@@ -30,7 +30,7 @@ from .compose import Composer, compose_jobs
 from .errors import ConfigError
 from .job import Job
 from .settings import TrackingSettings, record_key, text
-from .validate import launch_dir
+from .validate import check_launcher, launch_dir
 
 if TYPE_CHECKING:
     from .tracking.parent import ParentRun
@@ -69,6 +69,12 @@ def axes(
                 )
                 raise ConfigError(msg)
             values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            if not values:  # range(0), glob(zzz*): a sweep of nothing
+                msg = (
+                    f"{override.input_line!r} is invalid: it gives no value to sweep; "
+                    f"give at least one value (shallownet --help lists the options)"
+                )
+                raise ConfigError(msg)
         else:
             values = [f"{key}={override.get_value_element_as_str()}"]
         typed = str(override.input_line).partition("=")[2]
@@ -89,6 +95,10 @@ def plan(
     arguments: Sequence[str],
 ) -> tuple[list[Axis], list[Job]]:
     """The sweep's axes and its validated jobs, or ConfigError for the first bad one."""
+    choice = str(OmegaConf.select(master, "hydra.runtime.choices.hydra/launcher", default=""))
+    parameters = OmegaConf.to_container(master.hydra.launcher, resolve=False)
+    assert isinstance(parameters, dict)
+    check_launcher(choice, {str(key): value for key, value in parameters.items()})
     composer = Composer(master, loader)
     sweep_axes = axes(params, arguments, composer.parser)
     jobs = grid(sweep_axes)

@@ -164,5 +164,7 @@ RULES: dict[str, Rule] = {
 DATA_SPLIT_KEYS: dict[str, Any] = {f.name: f.default for f in fields(DataSplit)}
 SWEEP_KEYS = tuple(key for key, f in _all_settings() if f.metadata.get("by_sweep"))
 TRACKING_KEYS = tuple(key for key, _ in _settings(TrackingConfig, "tracking."))
+# Every key a job's config holds (plugin groups as their node): none may be deleted (~seed)
+REQUIRED_KEYS = tuple(key for key, _ in _settings(Config))
 # The schema's own sections: only their fields may be set (``+model.depth=3`` is refused).
 SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig}

@@ -23,7 +23,7 @@ from .activations import activations
 from .errors import ConfigError
 from .initializers import initializers
 from .registry import PluginError, Registry, UnknownPluginError, keyword_parameters
-from .schema import DATA_SPLIT_KEYS, RULES, SECTIONS, is_number
+from .schema import DATA_SPLIT_KEYS, REQUIRED_KEYS, RULES, SECTIONS, is_number
 
 _DATASETS: Registry[Any] = datasets._registry
 PLUGIN_GROUPS: dict[str, Registry[Any]] = {
@@ -254,12 +254,42 @@ def _missing(node: Mapping[str, Any], prefix: str = "") -> list[str]:
     return found
 
 
+_ABSENT = object()
+
+
+def _lookup(raw: Mapping[str, Any], key: str) -> Any:
+    """``raw["model"]["hidden"]`` for ``model.hidden``, or _ABSENT."""
+    node: Any = raw
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
 def settings_from(
     raw: Mapping[str, Any], launch_dir: Path, choices: Mapping[str, Any]
 ) -> Settings:
     """:func:`settings` of a task config given as plain, resolved containers."""
     for key in sorted(_missing(raw)):
         _invalid(key, "???", f"a value is required; add {key}=... to the command")
+    for key in REQUIRED_KEYS:
+        parts = key.split(".")
+        # the shortest part of the key that is gone (~model deletes model.hidden too)
+        gone = next(
+            (
+                p
+                for n in range(1, len(parts) + 1)
+                if _lookup(raw, p := ".".join(parts[:n])) is _ABSENT
+            ),
+            None,
+        )
+        if gone is not None:
+            msg = (
+                f"{gone} is missing (deleted with ~{gone}?): every job needs it; set it "
+                f"instead ({key}=...; see shallownet --help)"
+            )
+            raise ConfigError(msg)
     record: dict[str, Any] = {}
     for key, value in raw.items():
         if key in NOT_RECORDED:

@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .job import Job
 from .messages import abort_on_user_error
 from .outcome import Data, data_key, load_data
-from .schema import SWEEP_KEYS
+from .schema import SWEEP_KEYS, Rule, int_at_least, is_int, one_of, optional
 from .settings import Settings, check_plugins
 
 
@@ -236,3 +236,38 @@ def check_run(config: DictConfig) -> None:
     """Everything a single run can be refused for, before Hydra writes anything."""
     check_writable("hydra.run.dir", launch_dir(config) / config.hydra.run.dir)
     check_stores([validate(config, launch_dir(config))])
+
+
+def _joblib_workers(v: Any) -> str | None:
+    return None if is_int(v) and v != 0 else "must be an integer other than 0 (-1: every core)"
+
+
+_QUEUE: dict[str, Rule] = {  # hydra_submitit_launcher's BaseQueueConf
+    "timeout_min": int_at_least(1),
+    "cpus_per_task": optional(int_at_least(1)),
+    "gpus_per_node": optional(int_at_least(0)),
+    "tasks_per_node": int_at_least(1),
+    "mem_gb": optional(int_at_least(1)),
+    "nodes": int_at_least(1),
+}
+# Parameters of Hydra's own launchers that they would refuse only once the sweep had
+# written its folder, its store and its parent run: checked before (the batched launcher
+# checks its own).
+LAUNCHER_RULES: dict[str, dict[str, Rule]] = {
+    "joblib": {
+        "n_jobs": _joblib_workers,
+        "backend": optional(one_of("loky", "multiprocessing", "threading")),
+        "prefer": optional(one_of("processes", "threads")),
+    },
+    "submitit_local": _QUEUE,
+    "submitit_slurm": {**_QUEUE, "array_parallelism": int_at_least(1)},
+}
+
+
+def check_launcher(choice: str, launcher: Mapping[str, Any]) -> None:
+    """ConfigError for the first parameter of Hydra's launcher ``choice`` that it would
+    refuse (``hydra.launcher.n_jobs=0`` under joblib)."""
+    for key, rule in LAUNCHER_RULES.get(choice, {}).items():
+        if key in launcher and (allowed := rule(launcher[key])) is not None:
+            msg = f"hydra.launcher.{key}={launcher[key]!r} is invalid: {allowed}"
+            raise ConfigError(msg)

@@ -20,6 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 import shallownet as sn
 from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
@@ -749,6 +750,72 @@ MORE_CASES: list[Case] = [
         "data.test_samples=5 is invalid: dataset 'csv' has no n_samples to draw a test set with; use 0 and hold out rows of your own",
     ),
     (
+        ("-m", "seed=range(0)"),
+        None,
+        None,
+        "'seed=range(0)' is invalid: it gives no value to sweep; give at least one value (shallownet --help lists the options)",
+    ),
+    (
+        ("-m", "init=glob(zzz*)"),
+        None,
+        None,
+        "'init=glob(zzz*)' is invalid: it gives no value to sweep; give at least one value (shallownet --help lists the options)",
+    ),
+    (
+        ("~seed",),
+        None,
+        None,
+        "seed is missing (deleted with ~seed?): every job needs it; set it instead (seed=...; see shallownet --help)",
+    ),
+    (
+        ("-m", "init=zeros,small", "~seed"),
+        None,
+        None,
+        "seed is missing (deleted with ~seed?): every job needs it; set it instead (seed=...; see shallownet --help)",
+    ),
+    (
+        ("-m", "~model"),
+        None,
+        None,
+        "model is missing (deleted with ~model?): every job needs it; set it instead (model.hidden=...; see shallownet --help)",
+    ),
+    (
+        ("seed=${nope}",),
+        None,
+        None,
+        "seed: cannot resolve its value (Interpolation key 'nope' not found); give a value",
+    ),
+    (
+        ("-m", "init=zeros,small", "seed=${oc.env:SHALLOWNET_SURELY_UNSET}"),
+        None,
+        None,
+        "seed: cannot resolve its value (KeyError raised while resolving interpolation: \"Environment variable 'SHALLOWNET_SURELY_UNSET' not found\"); give a value",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"),
+        None,
+        None,
+        "hydra.launcher.n_jobs=0 is invalid: must be an integer other than 0 (-1: every core)",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.backend=nonsense"),
+        None,
+        None,
+        "hydra.launcher.backend='nonsense' is invalid: must be loky or multiprocessing or threading",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=-1"),
+        None,
+        None,
+        "hydra.launcher.timeout_min=-1 is invalid: must be a positive integer",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=0"),
+        None,
+        None,
+        "hydra.launcher.cpus_per_task=0 is invalid: must be a positive integer",
+    ),
+    (
         ("data=csv", "data.path=data.csv", "+data.sep=x"),
         None,
         _csv(CSV_ROWS),
@@ -773,7 +840,10 @@ def refusal(args: tuple[str, ...], folder: Path) -> str:
             if multirun:  # as the sweeper does: its launcher first, then the plan
                 instantiate(config.hydra.launcher)
                 params = {str(k): str(v) for k, v in (config.hydra.sweeper.params or {}).items()}
-                task_overrides = [str(o) for o in config.hydra.overrides.task]
+                # unresolved, as Hydra's multirun reads them (seed=${oc.env:X} stays as typed)
+                typed = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+                assert isinstance(typed, list)
+                task_overrides = [str(o) for o in typed]
                 plan(config, loader, params, task_overrides)
             else:
                 check_run(config)
@@ -831,6 +901,9 @@ ON_THE_COMMAND_LINE = {
     ("-m", "seed=0,1", "hydra.launcher.max_batch=0"),
     ("-m", "seed=0,1"),  # over an mlflow.db that is not an SQLite file
     ("model.hidden=[100000000]",),
+    ("-m", "seed=range(0)"),
+    ("-m", "init=zeros,small", "~seed"),
+    ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"),
 }
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]
 
