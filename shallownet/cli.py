@@ -76,6 +76,14 @@ def main() -> None:
     except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
         if user_wants_traces:
             raise
+        if isinstance(exc, ValueError) and (typed := _huge_integer(sys.argv[1:])):
+            # Hydra's override parser reads 5,000 digits with int(), which Python refuses
+            print(
+                f"shallownet: error: {typed} is invalid: no setting takes an integer of that "
+                f"many digits; see shallownet --help",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         if isinstance(exc, ValueError) and (typed := _group_set_to_null(sys.argv[1:])):
             # Hydra's composition refuses ``activation=null`` in words that name no field
             print(
@@ -90,6 +98,17 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _huge_integer(arguments: list[str]) -> str | None:
+    """The first override whose value is an integer too long for Python to read (more
+    than 4,300 digits), shown by its key and length."""
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        digits = value.lstrip("+-")
+        if len(digits) > sys.get_int_max_str_digits() and digits.isdigit():
+            return f"{key}=<an integer of {len(digits)} digits>"
+    return None
 
 
 def _group_set_to_null(arguments: list[str]) -> str | None:

@@ -32,6 +32,16 @@ def int_at_least(low: int) -> Rule:
     return lambda v: None if is_int(v) and v >= low else allowed
 
 
+def int_in(low: int, high: int) -> Rule:
+    allowed = f"must be an integer from {low} to {high}"
+    return lambda v: None if is_int(v) and low <= v <= high else allowed
+
+
+# numpy's seeds: any integer >= 0 draws, but data sets drawn with RandomState (the
+# course's) take 0 to 2**32 - 1: one range for every seed a user types
+SEED = int_in(0, 2**32 - 1)
+
+
 def optional(rule: Rule) -> Rule:
     return lambda v: None if v is None else rule(v)
 
@@ -129,12 +139,12 @@ class DataSplit:
     ``test_seed`` (default: the data seed + 1), as the course does for circles."""
 
     test_samples: int = setting(0, int_at_least(0))
-    test_seed: int | None = setting(None, optional(int_at_least(0)))
+    test_seed: int | None = setting(None, optional(SEED))
 
 
 @dataclass
 class Config:
-    seed: int = setting(0, int_at_least(0))
+    seed: int = setting(0, SEED)
     data: Any = MISSING  # a plugin group: {name: <registry key>, <parameter>: <value>, ...}
     init: Any = MISSING
     activation: Any = MISSING

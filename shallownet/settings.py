@@ -23,7 +23,7 @@ from .activations import activations
 from .errors import ConfigError
 from .initializers import initializers
 from .registry import PluginError, Registry, UnknownPluginError, keyword_parameters
-from .schema import DATA_SPLIT_KEYS, REQUIRED_KEYS, RULES, SECTIONS, is_number
+from .schema import DATA_SPLIT_KEYS, REQUIRED_KEYS, RULES, SECTIONS, SEED, is_number
 
 _DATASETS: Registry[Any] = datasets._registry
 PLUGIN_GROUPS: dict[str, Registry[Any]] = {
@@ -37,8 +37,16 @@ NOT_RECORDED = ("tracking", "hydra")
 
 
 def _invalid(key: str, value: object, allowed: str) -> NoReturn:
-    msg = f"{key}={value!r} is invalid: {allowed}"
+    msg = f"{key}={shown(value)} is invalid: {allowed}"
     raise ConfigError(msg)
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it: an integer of thousands of digits by its size
+    (Python refuses to print one of more than 4,300)."""
+    if isinstance(value, int) and abs(value).bit_length() > 200:
+        return f"<an integer of about {int(abs(value).bit_length() * 0.30103)} digits>"
+    return repr(value)
 
 
 def check(key: str, value: Any) -> Any:
@@ -224,6 +232,8 @@ def _choice(group: str, node: object, option: str | None) -> dict[str, Any]:
             _invalid(f"{group}.{key}", value, "must be a number")
         if is_number(value) and not math.isfinite(value):
             _invalid(f"{group}.{key}", value, "must be a finite number")
+        if group == "data" and key == "seed" and (wrong := SEED(value)) is not None:
+            _invalid(f"{group}.{key}", value, wrong)  # as the job's own seed
     return {
         group: option or name,
         f"{group}.name": name,

@@ -105,7 +105,7 @@ CASES: list[Case] = [
         None,
         "train.iterations=0 is invalid: must be a positive integer",
     ),
-    (("seed=-1",), None, None, "seed=-1 is invalid: must be an integer >= 0"),
+    (("seed=-1",), None, None, "seed=-1 is invalid: must be an integer from 0 to 4294967295"),
     (
         ("model.hidden=[]",),
         None,
@@ -414,8 +414,18 @@ MORE_CASES: list[Case] = [
         "data.test_samples=-1 is invalid: must be an integer >= 0",
     ),
     (("data.test_samples=1",), None, None, "data: n_samples must be an integer >= 2, got 1"),
-    (("data.test_seed=-3",), None, None, "data.test_seed=-3 is invalid: must be an integer >= 0"),
-    (("data.test_seed=x",), None, None, "data.test_seed='x' is invalid: must be an integer >= 0"),
+    (
+        ("data.test_seed=-3",),
+        None,
+        None,
+        "data.test_seed=-3 is invalid: must be an integer from 0 to 4294967295",
+    ),
+    (
+        ("data.test_seed=x",),
+        None,
+        None,
+        "data.test_seed='x' is invalid: must be an integer from 0 to 4294967295",
+    ),
     (
         ("data=circles", "data.n_samples=1"),
         None,
@@ -664,7 +674,12 @@ MORE_CASES: list[Case] = [
         None,
         f"hydra.run.dir is invalid: folder name '{LONG[:40]}'... is 300 bytes, more than this filesystem allows (255); set a shorter hydra.run.dir",
     ),
-    (("-m", "seed=0,-1"), None, None, "seed=-1 is invalid: must be an integer >= 0"),
+    (
+        ("-m", "seed=0,-1"),
+        None,
+        None,
+        "seed=-1 is invalid: must be an integer from 0 to 4294967295",
+    ),
     (
         ("-m", "model.hidden=[4],[0]"),
         None,
@@ -748,6 +763,36 @@ MORE_CASES: list[Case] = [
         None,
         _csv(CSV_ROWS),
         "data.test_samples=5 is invalid: dataset 'csv' has no n_samples to draw a test set with; use 0 and hold out rows of your own",
+    ),
+    (
+        ("tracking.uri=databricks",),
+        None,
+        None,
+        "tracking.uri='databricks' is unreachable: no Databricks credentials found; set DATABRICKS_HOST and DATABRICKS_TOKEN (pip install databricks-sdk) or use another store",
+    ),
+    (
+        ("-m", "seed=0,1", "tracking.uri=databricks://nowhere"),
+        None,
+        None,
+        "tracking.uri='databricks://nowhere' is unreachable: no Databricks credentials found; set DATABRICKS_HOST and DATABRICKS_TOKEN (pip install databricks-sdk) or use another store",
+    ),
+    (
+        ("seed=4294967296",),
+        None,
+        None,
+        "seed=4294967296 is invalid: must be an integer from 0 to 4294967295",
+    ),
+    (
+        ("data.seed=-1",),
+        None,
+        None,
+        "data.seed=-1 is invalid: must be an integer from 0 to 4294967295",
+    ),
+    (
+        ("-m", "data.seed=1,1.5"),
+        None,
+        None,
+        "data.seed=1.5 is invalid: must be an integer from 0 to 4294967295",
     ),
     (
         ("-m", "seed=range(0)"),
@@ -903,6 +948,7 @@ ON_THE_COMMAND_LINE = {
     ("model.hidden=[100000000]",),
     ("-m", "seed=range(0)"),
     ("-m", "init=zeros,small", "~seed"),
+    ("tracking.uri=databricks",),
     ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"),
 }
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]

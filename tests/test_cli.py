@@ -209,3 +209,13 @@ def test_job_returns_its_final_cost(tmp_path: Path) -> None:
     assert len(returned) == 2
     assert all(math.isfinite(c) for c in returned)
     assert returned == pytest.approx(printed, abs=1e-6)
+
+
+def test_an_integer_too_long_for_python_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = run_cli("seed=" + "9" * 5000, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "shallownet: error: seed=<an integer of 5000 digits> is invalid: no setting takes "
+        "an integer of that many digits; see shallownet --help"
+    )
+    assert written(tmp_path) == []

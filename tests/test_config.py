@@ -171,7 +171,7 @@ BAD = [
         ("model.hidden=[4,0]",),
         r"^model\.hidden=\[4, 0\] is invalid: layer sizes must be positive integers$",
     ),
-    (("seed=-3",), r"^seed=-3 is invalid: must be an integer >= 0$"),
+    (("seed=-3",), r"^seed=-3 is invalid: must be an integer from 0 to 4294967295$"),
     (("init.scale=-1",), r"^init: initializer 'normal': scale must be >= 0, got -1$"),
     (("init.scale=abc",), r"^init\.scale='abc' is invalid: must be a number$"),
     (

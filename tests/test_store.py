@@ -322,3 +322,40 @@ def test_the_ui_of_a_local_store_is_the_installed_mlflows(tmp_path: Path) -> Non
 
     assert ui_version(f"sqlite:///{tmp_path}/mlflow.db") == mlflow.__version__
     assert ui_version("http://127.0.0.1:9") is None  # nothing answers: not known
+
+
+def test_a_server_that_answers_health_but_is_not_mlflow_is_refused() -> None:
+    """A web server on the port that says OK to /health (many do) but has no MLflow API."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shallownet.errors import ConfigError
+    from shallownet.tracking.store import check_reachable
+
+    class NotMlflow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            healthy = self.path == "/health"
+            self.send_response(200 if healthy else 404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"OK" if healthy else b"<h1>Not found</h1>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotMlflow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(ConfigError) as refused:
+            check_reachable(uri)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert str(refused.value) == (
+        f"tracking.uri={uri!r} is invalid: it answers /health but not MLflow's API "
+        "(GET /api/2.0/mlflow/experiments/search?max_results=1: HTTP 404); give the address "
+        "of an mlflow server"
+    )

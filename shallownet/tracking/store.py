@@ -56,7 +56,9 @@ def check_reachable(uri: str) -> None:
         _check_server(uri)
     elif scheme.partition("+")[0] in DATABASE_SCHEMES:
         _check_database(uri)
-    elif scheme != "databricks":
+    elif scheme == "databricks":
+        _check_databricks(uri)
+    else:
         msg = f"tracking.uri={uri!r} is invalid: MLflow cannot store runs there; use {SCHEMES}"
         raise ConfigError(msg)
 
@@ -83,11 +85,44 @@ def _check_server(uri: str) -> None:
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=5)
         response.raise_for_status()
+        api = requests.get(uri.rstrip("/") + MLFLOW_API_PROBE, timeout=5)
     except requests.RequestException as exc:
         reason = type(exc).__name__
         msg = (
             f"tracking.uri={uri!r} is unreachable ({reason}); start the server "
             f"(mlflow server --host 127.0.0.1 --port PORT) or use tracking=none"
+        )
+        raise ConfigError(msg) from None
+    # an MLflow server answers its REST API in JSON (401/403: it wants credentials,
+    # which MLflow's client takes from MLFLOW_TRACKING_TOKEN and the like)
+    speaks_mlflow = api.status_code in (200, 401, 403) and "json" in api.headers.get(
+        "content-type", ""
+    )
+    if not speaks_mlflow:
+        msg = (
+            f"tracking.uri={uri!r} is invalid: it answers /health but not MLflow's API "
+            f"(GET {MLFLOW_API_PROBE}: HTTP {api.status_code}); give the address of an "
+            f"mlflow server"
+        )
+        raise ConfigError(msg)
+
+
+MLFLOW_API_PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+def _check_databricks(uri: str) -> None:
+    """Databricks: credentials MLflow can read (a profile, or DATABRICKS_HOST and
+    DATABRICKS_TOKEN)."""
+    from mlflow.utils.databricks_utils import get_databricks_host_creds
+
+    logging.getLogger("mlflow.utils.databricks_utils").setLevel(logging.ERROR)
+    try:
+        get_databricks_host_creds(uri)  # type: ignore[no-untyped-call]
+    except Exception:
+        msg = (
+            f"tracking.uri={uri!r} is unreachable: no Databricks credentials found; set "
+            f"DATABRICKS_HOST and DATABRICKS_TOKEN (pip install databricks-sdk) or use "
+            f"another store"
         )
         raise ConfigError(msg) from None
 
