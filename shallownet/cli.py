@@ -30,7 +30,7 @@ from . import interrupts
 from .config import CONFIG_GROUPS, store_configs
 from .errors import Abort, RunFailed, StoreFailed, causes
 from .lifecycle import task
-from .messages import USER_ERRORS, one_line
+from .messages import USER_ERRORS, one_line, quiet_libraries
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
 
 
@@ -45,6 +45,7 @@ def main() -> None:
     user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
     interrupts.install()
+    quiet_libraries(sys.argv[1:])
     try:
         if os.environ.get(ENV_VAR):
             os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())

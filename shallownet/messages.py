@@ -3,7 +3,9 @@ what is allowed, for shallownet's errors and for Hydra's and OmegaConf's alike."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib.util
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from hydra.errors import (
@@ -20,10 +22,28 @@ from .plugin_modules import ENV_VAR
 
 # Hydra's launchers and sweepers that shallownet's extras install (pyproject.toml)
 EXTRAS = {
+    ("hydra/sweeper", "optuna"): "optuna",
     ("hydra/launcher", "joblib"): "parallel",
     ("hydra/launcher", "submitit_local"): "cluster",
     ("hydra/launcher", "submitit_slurm"): "cluster",
 }
+
+# Libraries that speak at INFO of their own setup (alembic's plugins, Optuna's study, as
+# Hydra's Optuna sweeper loads them): a command prints only shallownet's lines, Hydra's
+# and the user's, and theirs when something is wrong
+QUIET_LIBRARIES = ("alembic", "optuna")
+
+
+def quiet_libraries(arguments: Sequence[str] = ()) -> None:
+    """Only warnings and errors from the libraries of QUIET_LIBRARIES (Optuna sets its own
+    level as it is imported: for a search it is imported here first, then quietened)."""
+    if "hydra/sweeper=optuna" in arguments and importlib.util.find_spec("optuna"):
+        import optuna
+
+        optuna.logging.set_verbosity(logging.WARNING)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
 
 # every error the command line reports in one line, without a traceback
 USER_ERRORS: tuple[type[Exception], ...] = (CompactHydraException, *errors.USER_ERRORS)

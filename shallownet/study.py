@@ -37,7 +37,7 @@ from . import interrupts
 from .config import CONFIG_PACKAGE, store_configs
 from .errors import Abort, ConfigError, RunFailed, StoreFailed
 from .lifecycle import task
-from .messages import USER_ERRORS, one_line
+from .messages import USER_ERRORS, one_line, quiet_libraries
 from .plan import Swept, quoted
 from .plugin_modules import import_plugin_modules
 from .report.frames import Sweep, load_sweep
@@ -120,6 +120,7 @@ def _multirun(overrides: list[str]) -> Swept:
     GlobalHydra.instance().clear()
     try:
         with interrupts.installed():
+            quiet_libraries(overrides)
             import_plugin_modules()
             store_configs()
             register_hydra_plugins()

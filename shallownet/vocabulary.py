@@ -28,6 +28,9 @@ GIT_COMMIT_TAG = "shallownet.git_commit"
 HOST_TAG = "shallownet.host"  # the host and process that own a RUNNING run
 PROCESS_TAG = "shallownet.process"  # "<pid>:<start time>"
 REASON_TAG = "failure_reason"  # why a run ended FAILED or KILLED
+SEARCH_TAG = (
+    "shallownet.search"  # a parent run of another sweeper's search: "optuna: minimize final_cost"
+)
 CHILDREN_TAG = "children_{}"  # on a parent run: children_finished, _failed, _killed
 
 # -- artifacts -------------------------------------------------------------------------

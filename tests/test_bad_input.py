@@ -1112,7 +1112,11 @@ def test_the_extras_named_are_those_pyproject_declares() -> None:
     from shallownet.messages import EXTRAS
 
     declared = requires("shallownet") or []
-    packages = {"joblib": "hydra-joblib-launcher", "submitit": "hydra-submitit-launcher"}
+    packages = {
+        "joblib": "hydra-joblib-launcher",
+        "submitit": "hydra-submitit-launcher",
+        "optuna": "hydra-optuna-sweeper",
+    }
     for (_, launcher), extra in EXTRAS.items():
         package = packages[launcher.partition("_")[0]]
         assert any(req.startswith(package) and f'extra == "{extra}"' in req for req in declared), (

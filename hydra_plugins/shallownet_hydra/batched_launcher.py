@@ -102,13 +102,31 @@ class BatchedLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        """For other sweepers: their jobs, composed and validated, then launched."""
-        from shallownet.compose import Composer, compose_jobs
+        """For other sweepers (Optuna, ...): each batch of trials they draw, validated trial
+        by trial and launched under the search's parent run (:mod:`.search`); a trial
+        refused returns nan, as a failed job does."""
+        from .search import jobs_of_trials, search_of
 
         assert self.config is not None
         assert self.hydra_context is not None
-        composer = Composer(self.config, self.hydra_context.config_loader)
-        return self.launch_jobs(compose_jobs(composer, job_overrides, initial_job_idx))
+        loader = self.hydra_context.config_loader
+        jobs, refused = jobs_of_trials(self.config, loader, job_overrides, initial_job_idx)
+        search = search_of(self.config)
+        try:
+            launched = self.launch_jobs(search.in_search(jobs)) if jobs else []
+            for num, reason in refused.items():
+                search.refuse(job_overrides[num - initial_job_idx], num, reason)
+        except BaseException as exc:  # the search stops here: its parent run ends so
+            search.end(exc)
+            raise
+        returns = {job.num: ret for job, ret in zip(jobs, launched, strict=True)}
+        for ret in returns.values():  # a job that failed (nan): the worst value there is
+            if ret.status == JobStatus.COMPLETED and math.isnan(ret.return_value):
+                ret.return_value = search.worst()
+        for num in refused:
+            overrides = job_overrides[num - initial_job_idx]
+            returns[num] = _refused_return(overrides, self.config, search.worst())
+        return [returns[initial_job_idx + k] for k in range(len(job_overrides))]
 
     def launch_jobs(self, jobs: Sequence[Any]) -> Sequence[JobReturn]:
         """Launch validated jobs (:class:`shallownet.job.Job`), in batches trained together."""
@@ -202,6 +220,15 @@ class BatchedLauncher(Launcher):
         )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret
+
+
+def _refused_return(overrides: Sequence[str], config: DictConfig, worst: float) -> JobReturn:
+    """What a sweeper gets for a trial refused before it started: the worst value there
+    is, as for a job that failed (:mod:`.search`)."""
+    ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+    ret.return_value = worst
+    ret.hydra_cfg = config
+    return ret
 
 
 def _job_files(job: Any) -> None:

@@ -20,7 +20,7 @@ from ..tracking.store import check_reachable, served, sqlite_path, ui_command, u
 from ..tracking.view import saved_url
 from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
-from .write import attach, headline, incomplete, write_report
+from .write import attach, best, headline, incomplete, write_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +96,8 @@ def _report(args: argparse.Namespace) -> None:
         )
         sys.exit(2)
     print(f"sweep {sweep.parent_id}: {headline(sweep)}\n")
+    if (found := best(sweep)) is not None:
+        print(found + "\n")
     print(paths["table.md"].read_text())
     if sweep.unfinished:
         print(incomplete(sweep) + "\n")

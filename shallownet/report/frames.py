@@ -40,6 +40,7 @@ from ..vocabulary import (
     PARENT_TAG,
     REASON_TAG,
     ROLE_TAG,
+    SEARCH_TAG,
     SWEEP_ROLE,
 )
 from .tables import DEFAULT_THRESHOLD, comparison, configurations, hidden_layers, per_run
@@ -59,6 +60,8 @@ class Sweep:
     # networks of several hidden layers: one run per configuration, its activations'
     # mean and spread per layer over training (run_id, layer, step, mean, std)
     layers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # another sweeper's search: what it searched for ("optuna: minimize final_cost")
+    search: str | None = None
 
     @property
     def statuses(self) -> dict[str, int]:
@@ -279,6 +282,7 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
         curves=curves_frame(client, list(runs["run_id"])),
         keys=swept_keys(parent, runs),
         missing=missing,
+        search=parent.data.tags.get(SEARCH_TAG),
     )
     sweep.layers = layer_curves(client, runs, sweep.group_keys)
     return sweep

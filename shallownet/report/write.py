@@ -51,6 +51,19 @@ def headline(sweep: Sweep) -> str:
     return f"{sweep.parent_name} ({counts})"
 
 
+def best(sweep: Sweep) -> str | None:
+    """For another sweeper's search (Optuna): its best FINISHED run, by what it optimized
+    (``best: train.learning_rate=1.77: final_cost 0.3088 (optuna: minimize final_cost)``)."""
+    if not sweep.search or "final_cost" not in sweep.runs:
+        return None
+    finished = sweep.runs[sweep.runs["status"] == "FINISHED"].dropna(subset=["final_cost"])
+    if finished.empty:
+        return None
+    ordered = finished.sort_values("final_cost", ascending=" maximize " not in sweep.search)
+    name, cost = ordered["run_name"].iloc[0], float(ordered["final_cost"].iloc[0])
+    return f"best: {name}: final_cost {cost:.6g} ({sweep.search})"
+
+
 def incomplete(sweep: Sweep) -> str:
     """The line saying which jobs have no FINISHED run, and how to complete the study."""
     shown = ", ".join(sweep.unfinished[:10]) + (", ..." if len(sweep.unfinished) > 10 else "")
@@ -66,7 +79,10 @@ def attach(client: MlflowClient, sweep: Sweep, paths: dict[str, Path]) -> None:
     parent's description (shown on the run's page in the MLflow UI)."""
     for path in paths.values():
         retry(client.log_artifact, sweep.parent_id, str(path), REPORT_FOLDER)
-    note = f"**{headline(sweep)}**\n\n{paths['table.md'].read_text()}"
+    note = f"**{headline(sweep)}**\n\n"
+    if (found := best(sweep)) is not None:
+        note += f"{found}\n\n"
+    note += paths["table.md"].read_text()
     if sweep.unfinished:
         note += f"\n{incomplete(sweep)}\n"
     retry(client.log_batch, sweep.parent_id, tags=[RunTag(NOTE_TAG, note[:5000])])

@@ -6,7 +6,8 @@ shallownet (read when MLflow is first imported, so before any module here import
 - MLflow's telemetry is off: shallownet sends nothing anywhere, and MLflow then starts
   no background thread, so the batched launcher can fork its workers;
 - MLflow's HTTP client gives up a refused connection after 3 retries and 30 s, not
-  minutes (the reachability check answers in seconds before that).
+  minutes (the reachability check answers in seconds before that);
+- MLflow draws no progress bar of its own when the report reads an artifact.
 """
 
 import os
@@ -14,3 +15,4 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -27,10 +27,13 @@ from ..settings import TrackingSettings
 from ..version import __version__
 from ..vocabulary import (
     CHILDREN_TAG,
+    JOB_NUM_TAG,
     JOBS_ARTIFACT,
+    OVERRIDES_TAG,
     PARENT_TAG,
     REASON_TAG,
     ROLE_TAG,
+    SEARCH_TAG,
     SHARE_TAG_PREFIX,
     SWEEP_DIR_TAG,
     SWEEP_HASH_TAG,
@@ -124,6 +127,7 @@ def _open_parent(
     axes: Mapping[str, str],
     tags: Mapping[str, str],
     jobs: Sequence[Job],
+    planned: bool = True,
 ) -> str:
     """The parent run: the earlier one of these jobs when resuming, else a new one."""
     key = sweep_hash(jobs)
@@ -147,11 +151,12 @@ def _open_parent(
     params = [Param(f"sweep.{axis}", typed[:6000]) for axis, typed in axes.items()]
     if params:
         retry(client.log_batch, run_id, params=params)
-    planned = [
-        {"num": job.num, "label": job.label, "config_hash": job.settings.config_hash()}
-        for job in jobs
-    ]
-    retry(client.log_dict, run_id, planned, JOBS_ARTIFACT)
+    if planned:  # a search's trials are drawn as it goes: none is known up front
+        known = [
+            {"num": job.num, "label": job.label, "config_hash": job.settings.config_hash()}
+            for job in jobs
+        ]
+        retry(client.log_dict, run_id, known, JOBS_ARTIFACT)
     return run_id
 
 
@@ -177,6 +182,7 @@ def parent_run(
     jobs: Sequence[Job],
     group_keys: Sequence[str] = (),
     report: Report | None = None,
+    search: str | None = None,
 ) -> Iterator[ParentRun]:
     """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
     signal), else FAILED with the reason. Yields what each job needs of it
@@ -186,7 +192,9 @@ def parent_run(
     experiment_id = prepare(tracking)  # first: it creates the store safely
     client = MlflowClient(tracking.uri)
     tags = {SWEEP_DIR_TAG: sweep_dir}
-    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs)
+    if search is not None:  # another sweeper's search: what it is, on the parent
+        tags[SEARCH_TAG] = search
+    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, search is None)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
 
     def page(port: int) -> str:  # until the view is saved
@@ -228,6 +236,24 @@ def parent_run(
             print("\n" + "\n".join(lines), flush=True)
             if parent is not None:
                 parent.status, parent.summary = status, lines
+
+
+def record_refused(
+    tracking: TrackingSettings, parent_id: str, overrides: Sequence[str], num: int, reason: str
+) -> str:
+    """A job refused before it could start (a trial another sweeper drew with a value that
+    fails validation): a FAILED run under the parent, with the reason; its id."""
+    client = MlflowClient(tracking.uri)
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    tags = {
+        PARENT_TAG: parent_id,
+        OVERRIDES_TAG: ",".join(overrides),
+        JOB_NUM_TAG: str(num),
+        REASON_TAG: reason[:5000],
+    }
+    run = retry(client.create_run, experiment_id, run_name=",".join(overrides)[:250], tags=tags)
+    retry(client.set_terminated, run.info.run_id, "FAILED")
+    return str(run.info.run_id)
 
 
 def _save_view(

@@ -1,0 +1,159 @@
+"""A search by another Hydra sweeper (Optuna, Nevergrad, Ax) through the batched launcher:
+its trials recorded as a shallownet sweep's jobs are.
+
+Such a sweeper calls the launcher once per batch of trials it draws. The search's parent
+run opens with the first batch and ends when Hydra's multirun ends (:class:`EndSearch`,
+a Hydra callback of ``conf/config.yaml``): FINISHED, with the end-of-search report, the
+view grouped by the searched keys and the ``compare``/``serve``/``open`` lines; KILLED or
+FAILED, with the reason, when a batch stops on an interrupt or an error. Each trial is
+validated alone: a value the sampler draws that fails validation fails that trial (a
+FAILED run with the reason), not the search. The sweeper gets the worst value there is
+for a failed trial, refused or diverged (+inf when it minimizes, -inf when it maximizes):
+Optuna takes no nan, and a failure of its own would stop the search
+(``max_failure_rate`` 0); a penalty steers its sampler away instead.
+"""
+
+# No `from __future__ import annotations`: Hydra's plugin scan imports this package.
+import atexit
+import contextlib
+import logging
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: UP035
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("shallownet")
+
+
+class Search:
+    """One search's parent run, across the launcher's calls."""
+
+    def __init__(self, config: DictConfig) -> None:
+        self.config = config
+        self.stack: Optional[contextlib.ExitStack] = None  # noqa: UP045
+        self.parent: Any = None  # shallownet.tracking.parent.ParentRun, once open
+        self.tracking: Any = None  # the trials' TrackingSettings, once open
+
+    def sweeper(self) -> str:
+        return str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/sweeper") or "")
+
+    def axes(self) -> Dict[str, str]:  # noqa: UP006
+        """The searched keys as typed: ``hydra.sweeper.params``, then the command line's
+        sweep overrides (``train.learning_rate=interval(0.1,2.0)``)."""
+        params = OmegaConf.select(self.config, "hydra.sweeper.params", default=None)
+        plain = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+        assert isinstance(plain, dict)
+        typed = {str(k): str(v) for k, v in plain.items()}
+        task = OmegaConf.to_container(self.config.hydra.overrides.task, resolve=False)
+        assert isinstance(task, list)
+        for override in OverridesParser.create().parse_overrides([str(t) for t in task]):
+            if override.is_sweep_override():
+                typed[override.get_key_element()] = str(override.input_line).partition("=")[2]
+        return typed
+
+    def direction(self) -> str:
+        """``minimize`` or ``maximize``: what the sweeper does with a trial's value."""
+        direction = OmegaConf.select(self.config, "hydra.sweeper.direction", default="minimize")
+        return str(direction).split(".")[-1].lower()
+
+    def objective(self) -> str:
+        """What the sweeper optimizes: the task's value, a job's final cost."""
+        return f"{self.sweeper()}: {self.direction()} final_cost"
+
+    def worst(self) -> float:
+        """The value of a failed trial for the sweeper: the worst there is."""
+        return -math.inf if self.direction() == "maximize" else math.inf
+
+    def open(self, jobs: Sequence[Any]) -> None:
+        """The parent run, with the first batch of trials (tracking as theirs)."""
+        from shallownet.report.write import attach_report
+        from shallownet.settings import record_key
+        from shallownet.tracking.parent import parent_run
+
+        tracking = self.tracking = jobs[0].settings.tracking
+        axes = self.axes()
+        name = f"{self.sweeper()}: " + " ".join(f"{k}={v}" for k, v in axes.items())
+        keys = [record_key(key) for key in axes if record_key(key) in jobs[0].settings.record]
+        sweep_dir = str(jobs[0].launch_dir) + "/" + str(self.config.hydra.sweep.dir)
+        stack = contextlib.ExitStack()
+        self.parent = stack.enter_context(
+            parent_run(
+                tracking, name, axes, sweep_dir, jobs, keys, attach_report, self.objective()
+            )
+        )
+        self.stack = stack
+        atexit.register(self.end, RuntimeError("the search stopped before Hydra ended it"))
+
+    def in_search(self, jobs: Sequence[Any]) -> List[Any]:  # noqa: UP006
+        """The jobs under the parent run (opened with the first), grouped in its view."""
+        if not jobs or jobs[0].settings.tracking is None:
+            return list(jobs)
+        if self.stack is None:
+            self.open(jobs)
+        parent = self.parent
+        return [
+            job.in_sweep(parent.run_id, parent.view_tag, parent.view_keys, True) for job in jobs
+        ]
+
+    def refuse(self, overrides: Sequence[str], num: int, reason: str) -> None:
+        """A trial that failed validation: a FAILED run with the reason, under the parent
+        (once it is open: a search whose first trials all fail has none yet)."""
+        log.error("%s: FAILED: %s", ",".join(overrides), reason)
+        if self.parent is not None:
+            from shallownet.tracking.parent import record_refused
+
+            record_refused(self.tracking, self.parent.run_id, list(overrides), num, reason)
+
+    def end(self, exc: Optional[BaseException] = None) -> None:  # noqa: UP045
+        """End the parent run: FINISHED, or as ``exc`` says (KILLED on an interrupt)."""
+        stack, self.stack = self.stack, None
+        if stack is None:
+            return
+        if exc is None:
+            stack.close()
+        else:
+            with contextlib.suppress(BaseException):
+                stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+_searches: List[Search] = []  # noqa: UP006  (the searches of this process, at most one)
+
+
+def search_of(config: DictConfig) -> Search:
+    """The search these trials belong to (one per multirun)."""
+    if not _searches:
+        _searches.append(Search(config))
+    return _searches[0]
+
+
+def jobs_of_trials(
+    config: DictConfig, loader: Any, job_overrides: Sequence[Sequence[str]], first_num: int
+) -> Tuple[List[Any], Dict[int, str]]:  # noqa: UP006
+    """The trials composed and validated one by one: the valid ones as jobs, and each
+    refused one's reason by its number."""
+    from shallownet.compose import Composer, compose_jobs
+    from shallownet.errors import ConfigError
+    from shallownet.messages import USER_ERRORS, one_line
+
+    composer = Composer(config, loader)
+    jobs: List[Any] = []  # noqa: UP006
+    refused: Dict[int, str] = {}  # noqa: UP006
+    for k, overrides in enumerate(job_overrides):
+        try:
+            jobs += compose_jobs(composer, [overrides], first_num + k)
+        except ConfigError as exc:
+            refused[first_num + k] = str(exc)
+        except USER_ERRORS as exc:
+            refused[first_num + k] = one_line(exc)
+    return jobs, refused
+
+
+class EndSearch(Callback):
+    """Hydra callback: at the end of a multirun, end the search's parent run (if another
+    sweeper searched through the batched launcher)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        while _searches:
+            _searches.pop().end()

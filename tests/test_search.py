@@ -1,0 +1,74 @@
+"""Another Hydra sweeper's search (Optuna) through the batched launcher: one parent run,
+the view, the report with the best run, and a drawn value that fails validation failing
+its trial alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from shallownet.vocabulary import REASON_TAG, SEARCH_TAG
+
+from .cli_helpers import run_cli
+from .store_helpers import parents_and_children
+
+pytestmark = pytest.mark.slow  # a real search, in real worker processes
+
+SEARCH = (
+    "-m",
+    "hydra/sweeper=optuna",
+    "hydra.sweeper.n_trials=6",
+    "hydra.sweeper.n_jobs=3",
+    "hydra.sweeper.sampler.seed=2",  # its first six draws include learning rates <= 0
+    "train.learning_rate=interval(-1.0,2.0)",
+    "train.iterations=300",
+)
+
+
+def test_an_optuna_search_is_a_sweep_with_a_parent_a_view_and_a_report(tmp_path: Path) -> None:
+    result = run_cli(*SEARCH, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    (parent,), children = parents_and_children(uri)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "optuna: train.learning_rate=interval(-1.0,2.0)"
+    assert parent.data.tags[SEARCH_TAG] == "optuna: minimize final_cost"
+    assert parent.data.params["sweep.train.learning_rate"] == "interval(-1.0,2.0)"
+    assert len(children) == 6  # every trial has its run
+    statuses = sorted(run.info.status for run in children)
+    assert set(statuses) == {"FAILED", "FINISHED"}, statuses  # a bad draw fails its trial
+    for run in children:
+        rate = float(run.data.tags["shallownet.overrides"].split(",")[0].partition("=")[2])
+        if rate <= 0:  # refused before training, with the one-line reason
+            assert run.info.status == "FAILED"
+            assert run.data.tags[REASON_TAG] == (
+                f"train.learning_rate={rate!r} is invalid: must be a positive number"
+            )
+        else:
+            assert run.info.status == "FINISHED"
+            assert "final_cost" in run.data.metrics
+    assert parent.data.tags["children_failed"] == str(statuses.count("FAILED"))
+    # the lines that end a sweep, and none of the libraries' own
+    assert re.search(
+        r"^  open:    http://127\.0\.0\.1:\d+/#/experiments/1/runs\?viewStateShareKey=",
+        result.stdout,
+        re.M,
+    )
+    assert "  compare: " in result.stdout
+    assert "setup plugin alembic" not in result.stdout + result.stderr
+    assert "A new study created" not in result.stdout + result.stderr
+    # the report names the best run, by what the search minimized
+    best = min(
+        (run for run in children if run.info.status == "FINISHED"),
+        key=lambda run: run.data.metrics["final_cost"],
+    )
+    report = run_cli(
+        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
+    )
+    assert report.returncode == 0, report.stderr
+    assert (
+        f"best: {best.info.run_name}: final_cost {best.data.metrics['final_cost']:.6g} "
+        "(optuna: minimize final_cost)"
+    ) in report.stdout
