@@ -77,21 +77,8 @@ def main() -> None:
     except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
         if user_wants_traces:
             raise
-        if isinstance(exc, ValueError) and (typed := _huge_integer(sys.argv[1:])):
-            # Hydra's override parser reads 5,000 digits with int(), which Python refuses
-            print(
-                f"shallownet: error: {typed} is invalid: no setting takes an integer of that "
-                f"many digits; see shallownet --help",
-                file=sys.stderr,
-            )
-            sys.exit(2)
-        if isinstance(exc, ValueError) and (typed := _group_set_to_null(sys.argv[1:])):
-            # Hydra's composition refuses ``activation=null`` in words that name no field
-            print(
-                f"shallownet: error: {typed} is invalid: a config group needs one of its "
-                f"options; see shallownet --help",
-                file=sys.stderr,
-            )
+        if isinstance(exc, ValueError) and (line := _misread(sys.argv[1:])):
+            print(f"shallownet: error: {line}; see shallownet --help", file=sys.stderr)
             sys.exit(2)
         print(
             f"shallownet: error: the command stopped on {_root_cause(exc)}; the runs in "
@@ -99,6 +86,17 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _misread(arguments: list[str]) -> str | None:
+    """What was wrong with the overrides when Hydra raises a ValueError that names no
+    field: an integer of 5,000 digits (its parser reads it with int(), which Python
+    refuses), or a config group set to null (its composition refuses it)."""
+    if typed := _huge_integer(arguments):
+        return f"{typed} is invalid: no setting takes an integer of that many digits"
+    if typed := _group_set_to_null(arguments):
+        return f"{typed} is invalid: a config group needs one of its options"
+    return None
 
 
 def _huge_integer(arguments: list[str]) -> str | None:
