@@ -109,6 +109,8 @@ class Search:
     def end(self, exc: Optional[BaseException] = None) -> None:  # noqa: UP045
         """End the parent run: FINISHED, or as ``exc`` says (KILLED on an interrupt)."""
         stack, self.stack = self.stack, None
+        if self in _searches:  # the next multirun of this process is a search of its own
+            _searches.remove(self)
         if stack is None:
             return
         if exc is None:
