@@ -67,12 +67,8 @@ def run(jobs: Sequence[Job]) -> list[float]:
                 todo.append(k)
                 tracked.append(_open_run(job))
             else:
-                log.info(
-                    "%s%s: skipped, already FINISHED as MLflow run %s",
-                    progress.job_ended(),
-                    job.label,
-                    done[0],
-                )
+                line = f"{job.label}: skipped, already FINISHED as MLflow run {done[0]}"
+                progress.job_ended(log.info, line)
                 costs[k] = done[1]
         outcomes = _train([jobs[k] for k in todo], tracked)
         for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
@@ -222,11 +218,10 @@ def _record(job: Job, tracked: TrackedRun | None, ended: Ended) -> float:
         if not job.multirun:
             msg = f"{job.label}: run failed: {reason}"
             raise RunFailed(msg) from ended
-        log.error("%s%s: FAILED: %s", progress.job_ended(), job.label, reason)
+        progress.job_ended(log.error, f"{job.label}: FAILED: {reason}")
         return math.nan
     history = ended.history
-    place = progress.job_ended() if job.multirun else ""
-    text = f"{place}{job.label}: {status}, final cost {history.final_cost:.6f}"
+    text = f"{job.label}: {status}, final cost {history.final_cost:.6f}"
     if status == "FINISHED":
         text += f", train accuracy {ended.train_accuracy:.4f}"
         if ended.test_accuracy is not None:
@@ -236,7 +231,10 @@ def _record(job: Job, tracked: TrackedRun | None, ended: Ended) -> float:
     tracking = job.settings.tracking
     if tracked is not None and tracking is not None:
         text += f"; MLflow run {tracked.run_id} in {tracking.uri}"
-    log.info(text)
+    if job.multirun:
+        progress.job_ended(log.info, text)  # after its place in the sweep
+    else:
+        log.info(text)
     if not job.multirun and tracking is not None:
         from .tracking.store import ui_command, ui_port
 

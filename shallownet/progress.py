@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .train import Callback, TrainState
@@ -45,6 +46,9 @@ class Progress(Callback):
             self.stream.flush()
 
 
+LOCK_SECONDS = 2.0  # the longest a job's line waits for another's to come out
+
+
 class SweepCount:
     """How many of a sweep's ``total`` jobs have ended, in a shared integer (a
     ``multiprocessing.Value``, passed to each worker as it starts), and when the sweep
@@ -55,15 +59,25 @@ class SweepCount:
         self.ended = ended
         self.started = time.time() if started is None else started
 
-    def job_ended(self) -> str:
-        """Count one more job ended: ``[37/90, about 40 s left]``."""
-        with self.ended.get_lock():
-            self.ended.value += 1
-            done = int(self.ended.value)
-        if done >= self.total:
-            return f"[{done}/{self.total}]"
-        left = (time.time() - self.started) / done * (self.total - done)
-        return f"[{done}/{self.total}, about {duration(left)} left]"
+    def job_ended(self, emit: Callable[[str], None]) -> None:
+        """Count one more job ended and emit its place (``[37/90, about 40 s left]``),
+        holding the count while it is emitted, so the lines of all processes come out
+        in the order of their counts. A count held for seconds belongs to a worker that
+        was killed holding it: the line then comes out unordered, never stuck."""
+        lock = self.ended.get_lock()
+        held = lock.acquire(timeout=LOCK_SECONDS)
+        raw = self.ended.get_obj()  # the integer itself (``.value`` would wait for the lock)
+        try:
+            raw.value += 1
+            done = int(raw.value)
+            if done >= self.total:
+                emit(f"[{done}/{self.total}]")
+                return
+            left = (time.time() - self.started) / done * (self.total - done)
+            emit(f"[{done}/{self.total}, about {duration(left)} left]")
+        finally:
+            if held:
+                lock.release()
 
 
 def duration(seconds: float) -> str:
@@ -89,7 +103,10 @@ def counted() -> SweepCount | None:
     return _count
 
 
-def job_ended() -> str:
-    """One more job of the sweep ended: its place (``[37/90, about 40 s left] ``), or ''
-    outside a counted sweep."""
-    return "" if _count is None else _count.job_ended() + " "
+def job_ended(emit: Callable[[str], None], line: str) -> None:
+    """One more job of the sweep ended: ``emit`` its line, after its place in the sweep
+    (``[37/90, about 40 s left] <line>``) inside a counted sweep."""
+    if _count is None:
+        emit(line)
+    else:
+        _count.job_ended(lambda place: emit(f"{place} {line}"))

@@ -138,10 +138,12 @@ def test_a_sweeps_count_says_how_many_jobs_ended_and_about_how_long_the_rest_tak
     from shallownet.progress import SweepCount, duration
 
     count = SweepCount(4, multiprocessing.Value("i", 0), started=time.time() - 10)
-    assert count.job_ended() == "[1/4, about 30 s left]"  # 10 s a job so far
-    assert count.job_ended() == "[2/4, about 10 s left]"
-    count.job_ended()
-    assert count.job_ended() == "[4/4]"
+    said: list[str] = []
+    for _ in range(4):
+        count.job_ended(said.append)
+    assert said[0] == "[1/4, about 30 s left]"  # 10 s a job so far
+    assert said[1] == "[2/4, about 10 s left]"
+    assert said[3] == "[4/4]"
     assert [duration(s) for s in (0.2, 8, 89, 90, 240, 5400, 9000)] == [
         "1 s",
         "8 s",
@@ -151,3 +153,26 @@ def test_a_sweeps_count_says_how_many_jobs_ended_and_about_how_long_the_rest_tak
         "1.5 h",
         "2.5 h",
     ]
+
+
+def test_a_count_held_by_a_killed_worker_delays_a_line_but_never_stops_it() -> None:
+    import multiprocessing
+    import threading
+
+    from shallownet.progress import SweepCount
+
+    ended = multiprocessing.Value("i", 0)
+    count = SweepCount(2, ended)
+    holding = threading.Event()
+
+    def hold() -> None:  # as a worker killed while it printed its line leaves the count
+        ended.get_lock().acquire()
+        holding.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    holding.wait()
+    said: list[str] = []
+    count.job_ended(said.append)  # waits its LOCK_SECONDS, then says its line
+    assert len(said) == 1
+    assert said[0].startswith("[1/2, about ")
+    assert ended.get_obj().value == 1  # (its .value would wait for the lock held)

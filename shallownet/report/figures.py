@@ -96,9 +96,8 @@ def summary_chart(table: pd.DataFrame, by: list[str]) -> Figure:
     ):
         med, low, high = np.array([spread(g[column]) for _, g in configs], dtype=float).T
         ax.barh(y, np.nan_to_num(med), color=bar_colours, alpha=0.8, height=0.7)
-        ax.errorbar(
-            med, y, xerr=[med - low, high - med], fmt="none", ecolor="k", lw=0.8, capsize=2
-        )
+        whiskers = np.vstack([med - low, high - med])  # one array (2, n), as matplotlib wants
+        ax.errorbar(med, y, xerr=whiskers, fmt="none", ecolor="k", lw=0.8, capsize=2)
         ax.set_title(title, fontsize="medium")
         ax.grid(axis="x", lw=0.4, alpha=0.5)
     axes[0].set_yticks(y, labels)
