@@ -72,3 +72,21 @@ def test_an_optuna_search_is_a_sweep_with_a_parent_a_view_and_a_report(tmp_path:
         f"best: {best.info.run_name}: final_cost {best.data.metrics['final_cost']:.6g} "
         "(optuna: minimize final_cost)"
     ) in report.stdout
+
+
+def test_hydras_basic_sweeper_gets_a_parent_run_without_an_objective(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m", "hydra/sweeper=basic", "init=zeros,small", "train.iterations=100", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,), children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "basic: init=zeros,small"
+    assert SEARCH_TAG not in parent.data.tags  # it optimizes nothing: no best run to name
+    assert sorted(run.info.status for run in children) == ["FINISHED", "FINISHED"]
+    report = run_cli(
+        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
+    )
+    assert report.returncode == 0, report.stderr
+    assert "best:" not in report.stdout
+    assert "| init | runs |" in report.stdout

@@ -104,7 +104,8 @@ class BatchedLauncher(Launcher):
     ) -> Sequence[JobReturn]:
         """For other sweepers (Optuna, ...): each batch of trials they draw, validated trial
         by trial and launched under the search's parent run (:mod:`.search`); a trial
-        refused returns nan, as a failed job does."""
+        refused, or failed, returns the worst value there is to a sweeper that optimizes
+        (nan to one that does not)."""
         from .search import jobs_of_trials, search_of
 
         assert self.config is not None
@@ -120,12 +121,15 @@ class BatchedLauncher(Launcher):
             search.end(exc)
             raise
         returns = {job.num: ret for job, ret in zip(jobs, launched, strict=True)}
+        worst = search.worst()
         for ret in returns.values():  # a job that failed (nan): the worst value there is
-            if ret.status == JobStatus.COMPLETED and math.isnan(ret.return_value):
-                ret.return_value = search.worst()
+            failed = ret.status == JobStatus.COMPLETED and _is_nan(ret.return_value)
+            if failed and worst is not None:
+                ret.return_value = worst
         for num in refused:
             overrides = job_overrides[num - initial_job_idx]
-            returns[num] = _refused_return(overrides, self.config, search.worst())
+            value = math.nan if worst is None else worst
+            returns[num] = _refused_return(overrides, self.config, value)
         return [returns[initial_job_idx + k] for k in range(len(job_overrides))]
 
     def launch_jobs(self, jobs: Sequence[Any]) -> Sequence[JobReturn]:
@@ -222,11 +226,15 @@ class BatchedLauncher(Launcher):
         return ret
 
 
-def _refused_return(overrides: Sequence[str], config: DictConfig, worst: float) -> JobReturn:
-    """What a sweeper gets for a trial refused before it started: the worst value there
-    is, as for a job that failed (:mod:`.search`)."""
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _refused_return(overrides: Sequence[str], config: DictConfig, value: float) -> JobReturn:
+    """What a sweeper gets for a trial refused before it started (``value``: as for a job
+    that failed, :mod:`.search`)."""
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-    ret.return_value = worst
+    ret.return_value = value
     ret.hydra_cfg = config
     return ret
 

@@ -53,18 +53,23 @@ class Search:
                 typed[override.get_key_element()] = str(override.input_line).partition("=")[2]
         return typed
 
-    def direction(self) -> str:
-        """``minimize`` or ``maximize``: what the sweeper does with a trial's value."""
-        direction = OmegaConf.select(self.config, "hydra.sweeper.direction", default="minimize")
-        return str(direction).split(".")[-1].lower()
+    def direction(self) -> Optional[str]:  # noqa: UP045
+        """``minimize`` or ``maximize``: what the sweeper does with a trial's value (None
+        for a sweeper that optimizes nothing, Hydra's basic one)."""
+        direction = OmegaConf.select(self.config, "hydra.sweeper.direction", default=None)
+        return None if direction is None else str(direction).split(".")[-1].lower()
 
-    def objective(self) -> str:
+    def objective(self) -> Optional[str]:  # noqa: UP045
         """What the sweeper optimizes: the task's value, a job's final cost."""
-        return f"{self.sweeper()}: {self.direction()} final_cost"
+        direction = self.direction()
+        return None if direction is None else f"{self.sweeper()}: {direction} final_cost"
 
-    def worst(self) -> float:
-        """The value of a failed trial for the sweeper: the worst there is."""
-        return -math.inf if self.direction() == "maximize" else math.inf
+    def worst(self) -> Optional[float]:  # noqa: UP045
+        """The value of a failed trial for an optimizing sweeper: the worst there is."""
+        direction = self.direction()
+        if direction is None:
+            return None
+        return -math.inf if direction == "maximize" else math.inf
 
     def open(self, jobs: Sequence[Any]) -> None:
         """The parent run, with the first batch of trials (tracking as theirs)."""
@@ -80,7 +85,15 @@ class Search:
         stack = contextlib.ExitStack()
         self.parent = stack.enter_context(
             parent_run(
-                tracking, name, axes, sweep_dir, jobs, keys, attach_report, self.objective()
+                tracking,
+                name,
+                axes,
+                sweep_dir,
+                jobs,
+                keys,
+                attach_report,
+                search=self.objective(),
+                planned=False,  # the sweeper draws its trials as it goes
             )
         )
         self.stack = stack

@@ -183,6 +183,7 @@ def parent_run(
     group_keys: Sequence[str] = (),
     report: Report | None = None,
     search: str | None = None,
+    planned: bool = True,
 ) -> Iterator[ParentRun]:
     """The sweep's parent run around its jobs: FINISHED, KILLED on an interrupt (or a
     signal), else FAILED with the reason. Yields what each job needs of it
@@ -194,7 +195,7 @@ def parent_run(
     tags = {SWEEP_DIR_TAG: sweep_dir}
     if search is not None:  # another sweeper's search: what it is, on the parent
         tags[SEARCH_TAG] = search
-    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, search is None)
+    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, planned)
     group = view.grouping(group_keys, [job.settings.record for job in jobs])
 
     def page(port: int) -> str:  # until the view is saved
