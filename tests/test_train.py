@@ -155,11 +155,16 @@ def test_a_sweeps_count_says_how_many_jobs_ended_and_about_how_long_the_rest_tak
     ]
 
 
-def test_a_count_held_by_a_killed_worker_delays_a_line_but_never_stops_it() -> None:
+def test_a_count_held_by_a_killed_worker_delays_a_line_but_never_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import multiprocessing
     import threading
 
+    from shallownet import progress
     from shallownet.progress import SweepCount
+
+    monkeypatch.setattr(progress, "LOCK_SECONDS", 0.2)
 
     ended = multiprocessing.Value("i", 0)
     count = SweepCount(2, ended)
