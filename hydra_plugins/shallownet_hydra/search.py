@@ -76,12 +76,13 @@ class Search:
         from shallownet.report.write import attach_report
         from shallownet.settings import record_key
         from shallownet.tracking.parent import parent_run
+        from shallownet.validate import launch_dir
 
         tracking = self.tracking = jobs[0].settings.tracking
         axes = self.axes()
         name = f"{self.sweeper()}: " + " ".join(f"{k}={v}" for k, v in axes.items())
         keys = [record_key(key) for key in axes if record_key(key) in jobs[0].settings.record]
-        sweep_dir = str(jobs[0].launch_dir) + "/" + str(self.config.hydra.sweep.dir)
+        sweep_dir = str(launch_dir(self.config) / str(self.config.hydra.sweep.dir))
         stack = contextlib.ExitStack()
         self.parent = stack.enter_context(
             parent_run(

@@ -62,6 +62,8 @@ class Sweep:
     layers: pd.DataFrame = field(default_factory=pd.DataFrame)
     # another sweeper's search: what it searched for ("optuna: minimize final_cost")
     search: str | None = None
+    # per_run's table by threshold, computed once (the tables and figures all read it)
+    _per_run: dict[float, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def statuses(self) -> dict[str, int]:
@@ -85,7 +87,9 @@ class Sweep:
     def per_run(self, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
         """One row per run: its swept keys, status, summary metrics, and the steps its
         cost took to fall below ``threshold``."""
-        return per_run(self.runs, self.curves, self.keys, threshold)
+        if threshold not in self._per_run:
+            self._per_run[threshold] = per_run(self.runs, self.curves, self.keys, threshold)
+        return self._per_run[threshold]
 
     def table(self, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
         """The comparison: one row per configuration, each summary as its median, min
