@@ -88,6 +88,11 @@ def grid(sweep_axes: Sequence[Axis]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*(axis.values for axis in sweep_axes))]
 
 
+def launcher_choice(master: DictConfig) -> str:
+    """The launcher option the sweep runs under (``batched``, ``joblib``, ...)."""
+    return str(OmegaConf.select(master, "hydra.runtime.choices.hydra/launcher", default=""))
+
+
 def plan(
     master: DictConfig,
     loader: ConfigLoader,
@@ -95,7 +100,7 @@ def plan(
     arguments: Sequence[str],
 ) -> tuple[list[Axis], list[Job]]:
     """The sweep's axes and its validated jobs, or ConfigError for the first bad one."""
-    choice = str(OmegaConf.select(master, "hydra.runtime.choices.hydra/launcher", default=""))
+    choice = launcher_choice(master)
     parameters = OmegaConf.to_container(master.hydra.launcher, resolve=False)
     assert isinstance(parameters, dict)
     check_launcher(choice, {str(key): value for key, value in parameters.items()})
@@ -149,7 +154,7 @@ def run_sweep(
     """Validate every job, then (and only then) write: the sweep folder, the store, the
     parent run; launch the jobs; end the parent run with the sweep's true status."""
     sweep_axes, planned = plan(master, hydra_context.config_loader, params, arguments)
-    choice = str(OmegaConf.select(master, "hydra.runtime.choices.hydra/launcher", default=""))
+    choice = launcher_choice(master)
     if not isinstance(launcher, JobLauncher) and choice != "basic":  # Hydra's, elsewhere
         refuse_uncarried([job.settings for job in planned], choice)
     sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)

@@ -120,7 +120,7 @@ def _multirun(overrides: list[str]) -> Swept:
     GlobalHydra.instance().clear()
     try:
         with interrupts.installed():
-            quiet_libraries(overrides)
+            quiet_libraries()  # (other sweepers, Optuna's among them, are refused above)
             import_plugin_modules()
             store_configs()
             register_hydra_plugins()
