@@ -4,7 +4,8 @@
 
 Runs ``shallownet -m experiment=<study>`` in a fresh folder, serves its store with
 ``mlflow server`` (127.0.0.1, a free port, stopped with its process group), opens the
-URL the sweep printed in headless Chromium and saves ``docs/mlflow-view.png``. Needs the
+URL the sweep printed last (the main study's view of its 50-input data) in headless
+Chromium and saves ``docs/mlflow-view.png``. Needs the
 test extras (Playwright) and Debian's ``chromium``, as the browser test does.
 """
 
@@ -40,7 +41,8 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
-        found = re.search(r"^  open:    http://127\.0\.0\.1:\d+(\S+)$", done.stdout, re.MULTILINE)
+        # the last view: the main study's of its 50-input data, where saturation shows
+        found = re.findall(r"^  open:    http://127\.0\.0\.1:\d+(\S+)$", done.stdout, re.MULTILINE)
         assert found, done.stdout
         with (
             mlflow_server(Path(tmp), backend=f"sqlite:///{tmp}/mlflow.db") as url,
@@ -48,7 +50,7 @@ def main() -> None:
         ):
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(url + found[1])  # on the test's server, MLflow's own panels as they come
+            page.goto(url + found[-1])  # on the test's server, MLflow's own panels as they come
             lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
             expect(lessons).to_be_visible(timeout=120_000)
             expect(page.locator(".js-plotly-plot").first).to_be_attached(timeout=60_000)

@@ -57,8 +57,14 @@ class Study(Sweep):
 
     @property
     def open(self) -> str:
-        """The URL that opens the sweep's view in the MLflow UI."""
+        """The URL that opens the sweep's view in the MLflow UI (its first view, where a
+        sweep whose group names would be cut has one per value of a key: see ``views``)."""
         return _line(self.lines, "open:")
+
+    @property
+    def views(self) -> list[str]:
+        """The URLs of each of the sweep's views, in the order printed."""
+        return _lines(self.lines, "open:")
 
     @property
     def serve(self) -> str:
@@ -69,9 +75,13 @@ class Study(Sweep):
         return "\n".join(self.lines) or f"Study({self.parent_name!r})"
 
 
-def _line(lines: Sequence[str], label: str) -> str:
+def _lines(lines: Sequence[str], label: str) -> list[str]:
     found = [line.strip() for line in lines if line.strip().startswith(label)]
-    return found[0][len(label) :].strip() if found else ""
+    return [line[len(label) :].strip() for line in found]
+
+
+def _line(lines: Sequence[str], label: str) -> str:
+    return next(iter(_lines(lines, label)), "")
 
 
 def sweep(

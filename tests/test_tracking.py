@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
@@ -393,6 +394,82 @@ def test_group_tag_gives_each_group_its_own_colour() -> None:
     assert len({view.colour(f"tag.{crowded.tag}.{crowded.label(r)}") for r in many}) >= 25
 
 
+def test_group_names_are_told_apart_in_mlflows_run_list() -> None:
+    """MLflow's run list shows about 9 characters of a group's name: the view's names are
+    ordered, or the sweep split into one view per value of its first key, so that they
+    differ within them (the browser test measures what is visible)."""
+
+    def layout(values: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[str]]:
+        records = [
+            dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
+        ]
+        group = view.grouping(list(values), records)
+        return group.split, [group.label(record) for record in records]
+
+    main = {"data": ("flower", "many_features"), "init": ("zeros", "small", "large")}
+    main["activation"] = ("sigmoid", "tanh", "relu")
+    split, labels = layout(main)
+    assert split == ("data",)  # one view per data set, named by the rest
+    assert labels[:3] == ["zeros·sigmoid", "zeros·tanh", "zeros·relu"]
+    depth = {"activation": ("sigmoid", "tanh", "relu"), "init": ("standard", "xavier", "he")}
+    assert layout(depth) == ((), [f"{a}·{i}" for a in depth["activation"] for i in depth["init"]])
+    late = {"init": ("standard", "xavier"), "activation": ("tanh", "relu")}  # "standard·" ...
+    assert layout(late) == ((), ["tanh·standard", "relu·standard", "tanh·xavier", "relu·xavier"])
+    fan_in = {"data.n_features": ("2", "10", "50", "200"), "init": ("small", "xavier", "large")}
+    assert layout(fan_in)[0] == ()
+
+
+def test_a_sweep_split_into_views_saves_and_prints_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three swept keys whose names would be cut: one view per data set, each of its own
+    runs, grouped by init x activation, named after its data set in the Views menu, each
+    URL printed and found again by the report."""
+    from shallownet.tracking.parent import parent_run
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    jobs: list[Job] = []
+    grid = itertools.product(("flower", "many_features"), ("zeros", "small"), ("tanh", "sigmoid"))
+    for data, init, activation in grid:
+        overrides = (f"data={data}", f"init={init}", f"activation={activation}")
+        settings = compose_settings(tmp_path, *overrides, f"tracking.uri={uri}")
+        config = {"data": data, "init": init, "activation": activation}
+        job = Job(settings, ",".join(overrides), overrides, len(jobs), True, "", "", config)
+        jobs.append(job)
+    tracking = jobs[0].settings.tracking
+    assert tracking is not None
+    keys = ["data", "init", "activation"]
+    with parent_run(tracking, "grid", {}, str(tmp_path), jobs, group_keys=keys) as parent:
+        assert parent.view_keys == ("init", "activation")  # the runs' group tag
+    printed = capsys.readouterr().out
+    client = MlflowClient(uri)
+    experiment = client.get_experiment(client.get_run(parent.run_id).info.experiment_id)
+    states = []
+    for n, data in enumerate(("flower", "many_features")):
+        saved = experiment.tags[f"mlflow.sharedViewState.{parent.run_id}.{n}"]
+        if lists_named_views(mlflow.__version__):
+            envelope = json.loads(saved)
+            assert envelope["name"] == f"data={data} · grid"
+            saved = envelope["state"]
+        states.append(
+            json.loads(zlib.decompress(base64.b64decode(saved.removeprefix("deflate;"))))
+        )
+        assert states[-1]["searchFilter"] == (
+            f"tags.`mlflow.parentRunId` = '{parent.run_id}' and params.`data` = '{data}'"
+        )
+        assert len(states[-1]["groupsExpanded"]) == 4  # its groups: init x activation
+    assert f"mlflow.sharedViewState.{parent.run_id}" not in experiment.tags
+    assert "  views:   one per data, in this order: data=flower, data=many_features\n" in printed
+    opens = [line.removeprefix("  open:    ") for line in printed.splitlines() if "open:" in line]
+    port = re.search(r"--port (\d+)\n", printed)
+    assert port, printed
+    assert opens == view.saved_urls(client, uri, parent.run_id, int(port[1]))  # the report's
+    assert [url.split("viewStateShareKey=")[1] for url in opens] == [
+        f"{parent.run_id}.0&compareRunsMode=CHART",
+        f"{parent.run_id}.1&compareRunsMode=CHART",
+    ]
+
+
 def test_without_saved_views_the_sweep_prints_a_plain_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -408,11 +485,11 @@ def test_without_saved_views_the_sweep_prints_a_plain_link(
     client = MlflowClient(tracking.uri)
     experiment_id = prepare(tracking)
     group = view.grouping(["init"], [settings.record])
-    link = parent._save_view(client, tracking, experiment_id, "0" * 32, group, [])
-    assert link(5001) == (
+    links = parent._save_views(client, tracking, experiment_id, "0" * 32, group, [{}], [])
+    assert links(5001) == [
         f"http://127.0.0.1:5001/#/experiments/{experiment_id}  (this MLflow's UI has no "
         "saved views: group by 'init' there)"
-    )
+    ]
     tags = client.get_experiment(experiment_id).tags
     assert not [key for key in tags if key.startswith("mlflow.sharedViewState.")]
 

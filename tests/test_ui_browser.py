@@ -10,6 +10,7 @@ Screenshots go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from shallownet.tracking import view
 from shallownet.tracking.mlflow_internals import lists_named_views
 from shallownet.tracking.store import ui_address
+from shallownet.vocabulary import SHARE_TAG_PREFIX
 
 from .cli_helpers import REPO, run_cli
 from .servers import mlflow_server
@@ -171,6 +173,101 @@ def test_the_printed_url_opens_the_sweep_grouped(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert len(list(SHOTS.glob("*.png"))) == 4 + lists_named_views(mlflow.__version__)
+
+
+# A group row's visible text in MLflow's run list: what is left of its name once cut
+VISIBLE_TEXT = """spans => spans.map(span => {
+    const text = span.textContent;
+    if (span.scrollWidth <= span.clientWidth) return text;
+    const probe = document.createElement("span");
+    probe.textContent = "\u2026";
+    span.appendChild(probe);
+    const ellipsis = probe.getBoundingClientRect().width;
+    probe.remove();
+    const range = document.createRange();
+    let shown = 0;
+    for (let n = 1; n <= text.length; n++) {
+        range.setStart(span.firstChild, 0);
+        range.setEnd(span.firstChild, n);
+        if (range.getBoundingClientRect().width + ellipsis > span.clientWidth) break;
+        shown = n;
+    }
+    return text.slice(0, shown);
+})"""
+
+
+def test_the_main_studys_views_read_at_a_glance(tmp_path: Path) -> None:
+    """The main study (18 groups over data x init x activation), as a newcomer opens each
+    printed URL at 1600 x 1000 with MLflow's own panels as they come: every group's name
+    told apart by what the run list shows of it, saturation at initialization (its
+    value on its bar) and symmetry on the first screen, each view listed by name."""
+    from playwright.sync_api import expect, sync_playwright
+
+    result = run_cli("-m", "experiment=main", "seed=0", "train.iterations=200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    opens = re.findall(r"^  open:    http://127\.0\.0\.1:\d+(\S+)$", result.stdout, re.MULTILINE)
+    assert len(opens) == 2, result.stdout  # one view per data set
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs(["1"], "tags.`mlflow.parentRunId` != ''")
+    saturated = {  # the main lesson: tanh under randn * 1 on 50 inputs
+        (run.data.params["data"], run.data.params["init"], run.data.params["activation"]): (
+            run.data.metrics["sat_frac_init"]
+        )
+        for run in runs
+    }
+    tags = client.get_experiment("1").tags
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with (
+        mlflow_server(tmp_path, backend=uri) as url,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            for data, path in zip(("flower", "many_features"), opens, strict=True):
+                page.goto(url + path)
+                lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
+                expect(lessons).to_be_visible(timeout=60_000)
+                for lesson in ("sat_frac_init", "distinct_units_final"):
+                    box = page.get_by_role("heading", name=lesson, exact=True).bounding_box()
+                    assert box is not None
+                    assert box["y"] + box["height"] < 1000  # on the first screen
+                groups = page.locator("span[title]", has_text=re.compile(r"^Group: "))
+                expect(groups).to_have_count(9)  # init x activation, of this data set
+                names = [name.removeprefix("Group: ") for name in groups.all_inner_texts()]
+                assert sorted(names) == sorted(
+                    f"{i}·{a}"
+                    for i in ("zeros", "small", "large")
+                    for a in ("sigmoid", "tanh", "relu")
+                )
+                visible = groups.evaluate_all(VISIBLE_TEXT)
+                assert len(set(visible)) == 9, visible  # told apart as shown, cut or not
+                card = lessons.locator(
+                    "xpath=ancestor::*[.//*[contains(@class,'js-plotly-plot')]][1]"
+                )
+                value = f"{saturated[(data, 'large', 'tanh')]:.2f}"
+                expect(card.get_by_text(value, exact=True).first).to_be_visible(timeout=30_000)
+                page.wait_for_timeout(2_000)  # the curves finish drawing
+                page.screenshot(path=SHOTS / f"5-main-{data}.png")
+            assert saturated[("many_features", "large", "tanh")] > 0.5  # what the bar shows
+
+            if lists_named_views(mlflow.__version__):  # both views, by name, in the menu
+                names = [
+                    json.loads(tags[f"{SHARE_TAG_PREFIX}{key}"])["name"]
+                    for key in (
+                        path.split("viewStateShareKey=")[1].split("&")[0] for path in opens
+                    )
+                ]
+                assert names[1].startswith("data=many_features · main: ")
+                page.get_by_role("button", name=re.compile(r"^data=many_features · ")).click()
+                expect(page.get_by_text("SAVED VIEWS", exact=False)).to_be_visible()
+                for name in names:
+                    listed = page.get_by_role("menuitem", name=name)
+                    expect(listed.or_(page.get_by_text(name, exact=True)).first).to_be_visible()
+                page.screenshot(path=SHOTS / "5-main-views-menu.png")
+        finally:
+            browser.close()
 
 
 def _hex(css: str) -> str:

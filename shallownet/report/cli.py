@@ -17,7 +17,7 @@ from .. import interrupts
 from ..errors import USER_ERRORS, ConfigError, first_line
 from ..schema import positive_number
 from ..tracking.store import check_reachable, served, sqlite_path, ui_command, ui_port
-from ..tracking.view import saved_url
+from ..tracking.view import saved_urls
 from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
 from .write import attach, best, headline, incomplete, write_report
@@ -109,7 +109,7 @@ def _report(args: argparse.Namespace) -> None:
     port = ui_port()  # the printed serve and open lines agree on a port free now
     if not served(args.tracking_uri):
         print(f"serve: {ui_command(args.tracking_uri, port)}")
-    if link := saved_url(client, args.tracking_uri, sweep.parent_id, port):
+    for link in saved_urls(client, args.tracking_uri, sweep.parent_id, port):
         print(f"open:  {link}")
 
 

@@ -50,7 +50,7 @@ log = logging.getLogger("shallownet")
 
 # The end-of-sweep report, given by the layer above: (uri, experiment, parent id, figures)
 Report = Callable[[str, str, str, bool], None]
-Link = Callable[[int], str]  # the address that opens the sweep in the UI on a port
+Links = Callable[[int], list[str]]  # the addresses that open the sweep in the UI on a port
 
 
 def sweep_hash(jobs: Sequence[Job]) -> str:
@@ -196,17 +196,19 @@ def parent_run(
     if search is not None:  # another sweeper's search: what it is, on the parent
         tags[SEARCH_TAG] = search
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, planned)
-    group = view.grouping(group_keys, [job.settings.record for job in jobs])
+    records = [job.settings.record for job in jobs]
+    group = view.grouping(group_keys, records)
+    parts = view.views(group, records)
 
-    def page(port: int) -> str:  # until the view is saved
-        return view.experiment_page(tracking.uri, experiment_id, port)
+    def page(port: int) -> list[str]:  # until the view is saved
+        return [view.experiment_page(tracking.uri, experiment_id, port)]
 
-    link: Link = page
+    links: Links = page
     status, reason = "FAILED", None
     parent: ParentRun | None = None
     try:
         try:
-            link = _save_view(client, tracking, experiment_id, run_id, group, jobs, name)
+            links = _save_views(client, tracking, experiment_id, run_id, group, parts, jobs, name)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it
             log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
         parent = ParentRun(run_id, group.tag, group.keys)
@@ -233,7 +235,7 @@ def parent_run(
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
-            lines = _summary(tracking, run_id, status, counts, link)
+            lines = _summary(tracking, run_id, status, counts, links, group, parts)
             print("\n" + "\n".join(lines), flush=True)
             if parent is not None:
                 parent.status, parent.summary = status, lines
@@ -257,45 +259,63 @@ def record_refused(
     return str(run.info.run_id)
 
 
-def _save_view(
+def _save_views(
     client: MlflowClient,
     tracking: TrackingSettings,
     experiment_id: str,
     run_id: str,
     group: view.Grouping,
+    parts: Sequence[Mapping[str, str]],
     jobs: Sequence[Job],
     name: str = "",
-) -> Link:
-    """Save the sweep's view on the experiment (under the sweep's ``name`` where the UI's
-    Views menu lists views by name); return what opens it on a port (or, where the
+) -> Links:
+    """Save the sweep's views on the experiment (under the sweep's ``name`` where the UI's
+    Views menu lists views by name); return what opens them on a port (or, where the
     installed MLflow's UI has no saved views, a plain link and why)."""
     if not served(tracking.uri) and not view.supported():
         why = f"(this MLflow's UI has no saved views: group by '{group.tag}' there)"
-        return lambda port: f"{view.experiment_page(tracking.uri, experiment_id, port)}  {why}"
+        return lambda port: [f"{view.experiment_page(tracking.uri, experiment_id, port)}  {why}"]
     layers = max(len(job.settings.hidden) + 1 for job in jobs)
-    labels = sorted({group.label(job.settings.record) for job in jobs})
-    state = view.state(run_id, group, labels, layers)
-    key = f"{SHARE_TAG_PREFIX}{run_id}"
     version = ui_version(tracking.uri)
     named = name if name and version is not None and lists_named_views(version) else None
-    retry(client.set_experiment_tag, experiment_id, key, view.tag_value(state, named))
-    return lambda port: view.url(tracking.uri, experiment_id, run_id, port)
+    keys = [view.share_key(run_id, n, len(parts)) for n in range(len(parts))]
+    for key, part in zip(keys, parts, strict=True):
+        labels = sorted(
+            {
+                group.label(job.settings.record)
+                for job in jobs
+                if group.part(job.settings.record) == part
+            }
+        )
+        state = view.state(run_id, group, labels, layers, part)
+        title = named and " · ".join(filter(None, (view.part_name(part), named)))
+        tag = view.tag_value(state, title or None)
+        retry(client.set_experiment_tag, experiment_id, SHARE_TAG_PREFIX + key, tag)
+    return lambda port: [view.url(tracking.uri, experiment_id, key, port) for key in keys]
 
 
 def _summary(
-    tracking: TrackingSettings, run_id: str, status: str, counts: Counter[str], link: Link
+    tracking: TrackingSettings,
+    run_id: str,
+    status: str,
+    counts: Counter[str],
+    links: Links,
+    group: view.Grouping,
+    parts: Sequence[Mapping[str, str]],
 ) -> list[str]:
     """The lines that end a sweep: what it recorded where, and the commands to look, to
     paste as printed (absolute executables; the UI on a port free right now)."""
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     port = UI_PORT if served(tracking.uri) else ui_port()
     report = executable("shallownet-report", "shallownet.report.cli")
+    opens = links(port)
     return [
         f"shallownet: {sum(counts.values())} runs ({summary}) under parent run {run_id} "
         f"({status}) in experiment {tracking.experiment!r} of {tracking.uri}",
         f"  compare: {report} --tracking-uri {shlex.quote(tracking.uri)}",
         *([] if served(tracking.uri) else [f"  serve:   {ui_command(tracking.uri, port)}"]),
-        f"  open:    {link(port)}",
+        *([f"  views:   {view.split_line(group, parts)}"] if len(opens) > 1 else []),
+        *(f"  open:    {link}" for link in opens),
     ]
 
 

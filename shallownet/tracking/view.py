@@ -10,12 +10,15 @@ browser against the versions the ``mlflow`` requirement of ``pyproject.toml`` al
 (``tests/test_ui_browser.py``). Where the installed MLflow's UI has no saved views,
 the sweep prints a plain link with a one-line notice instead.
 
-Each sweep gets one view, keyed by its parent run's id:
+Each sweep gets one view, keyed by its parent run's id (or, where its groups' names
+would not be told apart in MLflow's run list, one view per value of its first swept
+keys, keyed ``<parent>.0``, ``<parent>.1``, ...):
 
-- the runs of this sweep (``tags.mlflow.parentRunId = '<parent>'``);
-- grouped by every swept key except the seed (the run tag ``init x activation`` holds
-  ``small·tanh``), each group drawn as its average with a min-max band over the seeds,
-  and in a colour of its own;
+- the runs of this sweep (``tags.mlflow.parentRunId = '<parent>'``, and, for one of
+  several views, ``params.`data` = 'flower'``);
+- grouped by every other swept key except the seed (the run tag ``init x activation``
+  holds ``small·tanh``), each group drawn as its average with a min-max band over the
+  seeds, and in a colour of its own;
 - first the lessons as bars of the group averages (``sat_frac_init``: saturation at
   initialization; ``distinct_units_final``: symmetry), then the curves (``cost``,
   ``distinct_units``, ``sat_frac``, ...), two to a row, then the other one-value
@@ -28,6 +31,7 @@ Each sweep gets one view, keyed by its parent run's id:
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 import zlib
@@ -75,6 +79,13 @@ GROUP_TAG_FORMS = (  # each reads after MLflow's "Group by:"
     "{} pair",
 )
 VALUE_JOIN = "·"
+# MLflow's run list beside the charts is 295 px wide whatever the screen (read from its
+# UI: ExperimentViewRuns' ``useState(295)``, not part of a view's state), which leaves a
+# group's name about 9 characters after "Group: " (the browser test measures it). So a
+# sweep whose names differ only further on is split into one view per value of its
+# first keys, and the rest are put in the order that tells the names apart soonest.
+VISIBLE = 9
+MOST_VIEWS = 8  # more views than this are no easier to read than cut names
 PALETTE = (  # MLflow's run colours, in its order (RUNS_COLOR_PALETTE)
     "#a6630c", "#c83243", "#b45091", "#8a63bf", "#434a93", "#137dae", "#04867d", "#308613",
     "#facb66", "#1f272d", "#445461", "#5f7281", "#8396a5", "#93320b", "#be501e", "#de7921",
@@ -96,10 +107,12 @@ def colour(group_id: str) -> str:
 @dataclass(frozen=True)
 class Grouping:
     """How a sweep's runs are grouped: by the swept keys (not the seed), under a run tag
-    named after them (``init x activation``) whose value is the run's group (``small·tanh``)."""
+    named after them (``init x activation``) whose value is the run's group (``small·tanh``);
+    with a ``split``, in one view per value of those keys (``data``)."""
 
     keys: tuple[str, ...]
     tag: str
+    split: tuple[str, ...] = ()
 
     def label(self, record: Mapping[str, Any]) -> str:
         return VALUE_JOIN.join(text(record[key]) for key in self.keys) or "all runs"
@@ -108,18 +121,56 @@ class Grouping:
         """MLflow's id of the group of runs tagged ``label`` (it hashes this for a colour)."""
         return f"tag.{self.tag}.{label}"
 
+    def part(self, record: Mapping[str, Any]) -> dict[str, str]:
+        """The split keys' values of a run: which of the sweep's views it is in."""
+        return {key: text(record[key]) for key in self.split}
+
 
 def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:
-    """Group by ``keys``, under the tag name that gives the most groups a colour of their own
-    (all of them, unless there are more groups than MLflow has colours)."""
-    name = " x ".join(keys) or "sweep"
-    candidates = [Grouping(tuple(keys), form.format(name)) for form in GROUP_TAG_FORMS]
+    """Group by ``keys`` (split into views and ordered so that the names are told apart
+    in MLflow's run list), under the tag name that gives the most groups a colour of their
+    own (all of them, unless there are more groups than MLflow has colours)."""
+    split, named = _layout(tuple(keys), records)
+    name = " x ".join(named) or "sweep"
+    candidates = [Grouping(named, form.format(name), split) for form in GROUP_TAG_FORMS]
     labels = {candidates[0].label(record) for record in records}
 
     def colours(group: Grouping) -> int:
         return len({colour(group.group_id(label)) for label in labels})
 
     return max(candidates, key=lambda group: (colours(group), -candidates.index(group)))
+
+
+def _layout(
+    keys: tuple[str, ...], records: Sequence[Mapping[str, Any]]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fewest first keys to split the views by, and the order of the others, under
+    which every view's group names differ in their first :data:`VISIBLE` characters
+    (the sweep's order where it already does; the sweep's order, unsplit, where nothing
+    does)."""
+    for n in range(len(keys)):
+        split = keys[:n]
+        views = {tuple(text(record[key]) for key in split) for record in records}
+        if len(views) > MOST_VIEWS or any("'" in value for view in views for value in view):
+            break
+        orders = itertools.permutations(keys[n:]) if len(keys) - n <= 4 else [keys[n:]]
+        for order in orders:
+            if _told_apart(split, order, records):
+                return split, order
+    return (), keys
+
+
+def _told_apart(
+    split: tuple[str, ...], named: tuple[str, ...], records: Sequence[Mapping[str, Any]]
+) -> bool:
+    shown: dict[tuple[str, ...], set[str]] = {}
+    names: dict[tuple[str, ...], set[str]] = {}
+    for record in records:
+        view = tuple(text(record[key]) for key in split)
+        name = VALUE_JOIN.join(text(record[key]) for key in named)
+        names.setdefault(view, set()).add(name)
+        shown.setdefault(view, set()).add(name[:VISIBLE])
+    return all(len(shown[view]) == len(names[view]) for view in names)
 
 
 def _key(kind: str, name: str) -> str:
@@ -165,9 +216,16 @@ def _bar(uuid: str, section: str, metric: str, deleted: bool) -> dict[str, Any]:
     }
 
 
-def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -> dict[str, Any]:
-    """The saved view of one sweep, as MLflow's experiment page reads it: ``labels`` are
-    its groups (listed collapsed: the run list reads as the charts' legend)."""
+def state(
+    parent_id: str,
+    group: Grouping,
+    labels: Sequence[str],
+    layers: int,
+    part: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The saved view of one sweep (or of its runs with the split keys' values ``part``),
+    as MLflow's experiment page reads it: ``labels`` are its groups (listed collapsed: the
+    run list reads as the charts' legend)."""
     curves = [*CURVES, *(f"grad_norm/W{n}" for n in range(1, layers + 1)), *FINER]
     summarized = summary_names(layers)
     other_summaries = [f"{key}_{when}" for key in summarized for when in ("init", "final")] + [
@@ -187,11 +245,13 @@ def state(parent_id: str, group: Grouping, labels: Sequence[str], layers: int) -
         {"uuid": "curves", "name": "Model metrics", "display": True, "isReordered": True, **big},
         {"uuid": "summaries", "name": "Summaries", "display": False, "isReordered": True, **big},
     ]
-    columns = [_key("params", key) for key in (*group.keys, "seed")]
+    columns = [_key("params", key) for key in (*group.split, *group.keys, "seed")]
+    search = [f"tags.`{PARENT_TAG}` = '{parent_id}'"]
+    search += [f"{_key('params', key)} = '{value}'" for key, value in (part or {}).items()]
     columns += [_key("metrics", key) for key in COLUMNS]
     columns.append(_key("attributes", "Description"))
     return {
-        "searchFilter": f"tags.`{PARENT_TAG}` = '{parent_id}'",
+        "searchFilter": " and ".join(search),
         "selectedColumns": columns,
         "columnOrder": [],
         "columnWidths": {},
@@ -239,6 +299,30 @@ def tag_value(view: Mapping[str, Any], name: str | None = None) -> str:
     return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": state})
 
 
+def views(group: Grouping, records: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The sweep's views, as the split keys' values of each, in the sweep's order (one
+    view, of every run, where it is not split)."""
+    parts = {tuple(group.part(record).items()): None for record in records}
+    return [dict(part) for part in parts]
+
+
+def share_key(parent_id: str, index: int, count: int) -> str:
+    """The key of a sweep's view (``viewStateShareKey``): the parent run's id, with the
+    view's index where the sweep has several."""
+    return parent_id if count == 1 else f"{parent_id}.{index}"
+
+
+def part_name(part: Mapping[str, str]) -> str:
+    """A view's split values as the command line types them: ``data=flower``."""
+    return " ".join(f"{key}={value}" for key, value in part.items())
+
+
+def split_line(group: Grouping, parts: Sequence[Mapping[str, str]]) -> str:
+    """What the views of a split sweep are, in the order their URLs are printed."""
+    names = ", ".join(part_name(part) for part in parts)
+    return f"one per {' x '.join(group.split)}, in this order: {names}"
+
+
 def url(uri: str, experiment_id: str, key: str, port: int = UI_PORT) -> str:
     """The address of a saved view, on the server of an ``http(s)`` store or on the
     ``mlflow ui`` that :func:`~shallownet.tracking.store.ui_command` starts on ``port``."""
@@ -251,12 +335,16 @@ def experiment_page(uri: str, experiment_id: str, port: int = UI_PORT) -> str:
     return f"{address(uri, port)}/#/experiments/{experiment_id}"
 
 
-def saved_url(client: MlflowClient, uri: str, parent_id: str, port: int = UI_PORT) -> str | None:
-    """The address of the view a sweep saved, if it saved one."""
+def saved_urls(client: MlflowClient, uri: str, parent_id: str, port: int = UI_PORT) -> list[str]:
+    """The addresses of the views a sweep saved, in its order (none if it saved none)."""
     experiment_id = client.get_run(parent_id).info.experiment_id
     tags = client.get_experiment(experiment_id).tags
-    saved = SHARE_TAG_PREFIX + parent_id in tags
-    return url(uri, experiment_id, parent_id, port) if saved else None
+    if SHARE_TAG_PREFIX + parent_id in tags:
+        keys = [parent_id]
+    else:  # a split sweep's views: <parent>.0, <parent>.1, ...
+        split = (share_key(parent_id, n, 2) for n in itertools.count())
+        keys = list(itertools.takewhile(lambda key: SHARE_TAG_PREFIX + key in tags, split))
+    return [url(uri, experiment_id, key, port) for key in keys]
 
 
 def address(uri: str, port: int = UI_PORT) -> str:
