@@ -29,9 +29,10 @@ EXTRAS = {
 }
 
 # Libraries that speak at INFO of their own setup (alembic's plugins, Optuna's study, as
-# Hydra's Optuna sweeper loads them): a command prints only shallownet's lines, Hydra's
-# and the user's, and theirs when something is wrong
-QUIET_LIBRARIES = ("alembic", "optuna")
+# Hydra's Optuna sweeper loads them, and that sweeper's study and best value, which the
+# search's last lines say): a command prints only shallownet's lines, Hydra's and the
+# user's, and theirs when something is wrong
+QUIET_LIBRARIES = ("alembic", "optuna", "hydra_plugins.hydra_optuna_sweeper")
 
 
 def quiet_libraries(arguments: Sequence[str] = ()) -> None:

@@ -57,13 +57,21 @@ def test_an_optuna_search_is_a_sweep_with_a_parent_a_view_and_a_report(tmp_path:
         re.M,
     )
     assert "  compare: " in result.stdout
-    assert "setup plugin alembic" not in result.stdout + result.stderr
-    assert "A new study created" not in result.stdout + result.stderr
-    # the report names the best run, by what the search minimized
+    printed = result.stdout + result.stderr
+    for theirs in ("setup plugin alembic", "A new study created", "Study name:", "Best value:"):
+        assert theirs not in printed
+    # trials counted over the whole search, not batch by batch (3 at a time)
+    counts = [int(n) for n in re.findall(r"^\[(\d+)/6\b", result.stdout, re.M)]
+    assert len(counts) == statuses.count("FINISHED")  # a refused trial's line is its error
+    assert counts == sorted(set(counts))  # in order, each once (refused ones counted too)
+    assert counts[-1] == 6
+    # the search's last lines, then the report, name the best run, by what it minimized
     best = min(
         (run for run in children if run.info.status == "FINISHED"),
         key=lambda run: run.data.metrics["final_cost"],
     )
+    said = f"{best.info.run_name}: final_cost {best.data.metrics['final_cost']:.6g}"
+    assert f"\n  best:    {said} (optuna: minimize final_cost)\n" in result.stdout
     report = run_cli(
         "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
     )

@@ -21,9 +21,10 @@ import logging
 import math
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence  # noqa: UP035
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple  # noqa: UP035
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
@@ -114,7 +115,8 @@ class BatchedLauncher(Launcher):
         jobs, refused = jobs_of_trials(self.config, loader, job_overrides, initial_job_idx)
         search = search_of(self.config)
         try:
-            launched = self.launch_jobs(search.in_search(jobs)) if jobs else []
+            count = search.count(initial_job_idx + len(refused), len(jobs))
+            launched = self.launch_jobs(search.in_search(jobs), count) if jobs else []
             for num, reason in refused.items():
                 search.refuse(job_overrides[num - initial_job_idx], num, reason)
         except BaseException as exc:  # the search stops here: its parent run ends so
@@ -132,8 +134,14 @@ class BatchedLauncher(Launcher):
             returns[num] = _refused_return(overrides, self.config, value)
         return [returns[initial_job_idx + k] for k in range(len(job_overrides))]
 
-    def launch_jobs(self, jobs: Sequence[Any]) -> Sequence[JobReturn]:
-        """Launch validated jobs (:class:`shallownet.job.Job`), in batches trained together."""
+    def launch_jobs(
+        self,
+        jobs: Sequence[Any],
+        count: Optional[Tuple[int, int, float]] = None,  # noqa: UP006, UP045
+    ) -> Sequence[JobReturn]:
+        """Launch validated jobs (:class:`shallownet.job.Job`), in batches trained together;
+        each job's line counts them out of ``len(jobs)`` or, for a search's batch, as
+        ``count`` says (trials in all, trials before this batch, when the search began)."""
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         compatible: Dict[str, List[Any]] = {}  # noqa: UP006
@@ -149,7 +157,7 @@ class BatchedLauncher(Launcher):
         configs = [self.batch_config(n, batch) for n, batch in enumerate(batches)]
         for job in jobs:
             _job_files(job)
-        batch_returns = self.run_counted(configs, workers, len(jobs))
+        batch_returns = self.run_counted(configs, workers, count or (len(jobs), 0, time.time()))
         returns = {}
         for batch, ret in zip(batches, batch_returns, strict=True):
             returns.update(_job_returns(batch, ret))
@@ -166,16 +174,18 @@ class BatchedLauncher(Launcher):
         self,
         configs: List[DictConfig],  # noqa: UP006
         workers: int,
-        jobs: int,
+        count: Tuple[int, int, float],  # noqa: UP006
     ) -> List[JobReturn]:  # noqa: UP006
-        """:meth:`run`, each job's line saying how many of the ``jobs`` have ended and
-        about how long the rest will take (a count shared by the processes that run them)."""
+        """:meth:`run`, each job's line saying how many of the jobs (``count``: in all,
+        ended before, since when) have ended and about how long the rest will take (a
+        count shared by the processes that run them)."""
         from shallownet import progress
 
         from .workers import start_method
 
-        ended = multiprocessing.get_context(start_method()).Value("i", 0)
-        progress.count_jobs(progress.SweepCount(jobs, ended))
+        total, before, started = count
+        ended = multiprocessing.get_context(start_method()).Value("i", before)
+        progress.count_jobs(progress.SweepCount(total, ended, started))
         try:
             return self.run(configs, workers)
         finally:

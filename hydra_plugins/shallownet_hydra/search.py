@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import logging
 import math
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: UP035
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -35,6 +36,7 @@ class Search:
         self.stack: Optional[contextlib.ExitStack] = None  # noqa: UP045
         self.parent: Any = None  # shallownet.tracking.parent.ParentRun, once open
         self.tracking: Any = None  # the trials' TrackingSettings, once open
+        self.started = time.time()
 
     def sweeper(self) -> str:
         return str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/sweeper") or "")
@@ -70,6 +72,18 @@ class Search:
         if direction is None:
             return None
         return -math.inf if direction == "maximize" else math.inf
+
+    def count(self, before: int, drawn: int) -> Tuple[int, int, float]:  # noqa: UP006
+        """How a batch's trials are counted: out of the search's ``n_trials`` (Optuna's),
+        else of those drawn so far (``drawn`` launched in this batch); after the ``before``
+        that ended earlier (drawn before it, and refused in it); since the search began."""
+        trials = OmegaConf.select(self.config, "hydra.sweeper.n_trials", default=None)
+        so_far = before + drawn
+        return (
+            trials if isinstance(trials, int) and trials >= so_far else so_far,
+            before,
+            self.started,
+        )
 
     def open(self, jobs: Sequence[Any]) -> None:
         """The parent run, with the first batch of trials (tracking as theirs)."""

@@ -88,8 +88,10 @@ def attach(client: MlflowClient, sweep: Sweep, paths: dict[str, Path]) -> None:
     retry(client.log_batch, sweep.parent_id, tags=[RunTag(NOTE_TAG, note[:5000])])
 
 
-def attach_report(uri: str, experiment: str, parent_id: str, figures: bool) -> None:
-    """At the end of a sweep: its report, written in a temporary folder and attached."""
+def attach_report(uri: str, experiment: str, parent_id: str, figures: bool) -> str | None:
+    """At the end of a sweep: its report, written in a temporary folder and attached;
+    the line to print with the sweep's last (a search's best run), if any."""
     sweep = load_sweep(uri, experiment, parent_id)
     with tempfile.TemporaryDirectory() as tmp:
         attach(MlflowClient(uri), sweep, write_report(sweep, Path(tmp), figures=figures))
+    return best(sweep)

@@ -49,7 +49,8 @@ from .store import UI_PORT, prepare, served, ui_command, ui_port, ui_version
 log = logging.getLogger("shallownet")
 
 # The end-of-sweep report, given by the layer above: (uri, experiment, parent id, figures)
-Report = Callable[[str, str, str, bool], None]
+# the end-of-sweep report: writes and attaches it; returns a line to print (a search's best)
+Report = Callable[[str, str, str, bool], str | None]
 Links = Callable[[int], list[str]]  # the addresses that open the sweep in the UI on a port
 
 
@@ -222,6 +223,7 @@ def parent_run(
         raise
     finally:
         counts: Counter[str] | None = None
+        found: list[str] = []  # what the report says to print
         try:
             attach = None
             if report is not None and status != "KILLED":
@@ -229,16 +231,24 @@ def parent_run(
 
                 def attach() -> None:
                     log.info("shallownet: writing the sweep's report (tables, figures) ...")
-                    report(uri, experiment, run_id, tracking.figures)
+                    if (line := report(uri, experiment, run_id, tracking.figures)) is not None:
+                        found.append(line)
 
             counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
         except Exception as exc:  # the store broke (full disk, server gone)
             _cannot_end(tracking, exc, stopping=status != "FINISHED")
         if counts is not None:
             lines = _summary(tracking, run_id, status, counts, links, group, parts)
+            lines[1:1] = [_aligned(line) for line in found]
             print("\n" + "\n".join(lines), flush=True)
             if parent is not None:
                 parent.status, parent.summary = status, lines
+
+
+def _aligned(line: str) -> str:
+    """``best: ...`` as the sweep's last lines are laid out (``  best:    ...``)."""
+    label, _, rest = line.partition(": ")
+    return f"  {label + ':':<9}{rest}"
 
 
 def record_refused(
