@@ -49,11 +49,10 @@ class Job:
         tracking = self.settings.tracking
         return tracking.parent_run_id if tracking is not None else None
 
-    def in_sweep(
-        self, parent_run_id: str, view_tag: str, view_keys: Sequence[str], figures: bool
-    ) -> Job:
-        """This job as its sweep runs it: under the parent run, grouped in the view, and
-        whether it draws its figures."""
+    def in_sweep(self, parent_run_id: str, view_tag: str, view_group: str, figures: bool) -> Job:
+        """This job as its sweep runs it: under the parent run, in the view's group
+        ``view_group`` (the value of its run tag ``view_tag``), and whether it draws its
+        figures."""
         tracking = self.settings.tracking
         if tracking is None:
             return self
@@ -61,7 +60,7 @@ class Job:
             tracking,
             parent_run_id=parent_run_id,
             view_tag=view_tag,
-            view_keys=tuple(view_keys),
+            view_group=view_group,
             draw_figures=figures,
         )
         return replace(self, settings=replace(self.settings, tracking=tracking))
@@ -88,8 +87,7 @@ class Job:
             saved = entry["settings"]
             tracking = None
             if saved["tracking"]:
-                view_keys = tuple(saved["tracking"].pop("view_keys"))
-                tracking = TrackingSettings(**saved["tracking"], view_keys=view_keys)
+                tracking = TrackingSettings(**saved["tracking"])
             fields = {**entry, "overrides": tuple(entry["overrides"])}
             fields["settings"] = Settings(saved["record"], tracking)
             jobs.append(cls(**fields))

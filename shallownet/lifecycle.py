@@ -120,11 +120,8 @@ def _open_run(job: Job) -> TrackedRun | None:
     tracking = job.settings.tracking
     if job.multirun and tracking.parent_run_id:
         tags[JOB_NUM_TAG] = str(job.num)
-        if tracking.view_tag:
-            from .tracking.view import Grouping
-
-            group = Grouping(tracking.view_keys, tracking.view_tag)
-            tags[group.tag] = group.label(job.settings.record)
+        if tracking.view_tag and tracking.view_group is not None:
+            tags[tracking.view_tag] = tracking.view_group
     return TrackedRun(job.settings, job.label, tags, Path(job.launch_dir))
 
 

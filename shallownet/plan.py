@@ -170,10 +170,7 @@ def run_sweep(
     name = sweep_name(sweep_axes)
     drawn = drawing_figures(planned)
     with parent_run(tracking, name, typed, str(sweep_dir), planned, grouped, _report) as parent:
-        in_sweep = [
-            job.in_sweep(parent.run_id, parent.view_tag, parent.view_keys, job.num in drawn)
-            for job in planned
-        ]
+        in_sweep = [parent.adopt(job, job.num in drawn) for job in planned]
         returns = [_launch(launcher, in_sweep)]
     return Swept(returns, in_sweep, tracking, parent)
 
@@ -219,12 +216,12 @@ def sweep_overrides(job: Job) -> list[str]:
     tracking = job.settings.tracking
     if tracking is None or tracking.parent_run_id is None:
         return []
-    keys = ",".join(quoted(key) for key in tracking.view_keys)
-    lines = [f"tracking.parent_run_id={tracking.parent_run_id}", f"tracking.view_keys=[{keys}]"]
+    lines = [f"tracking.parent_run_id={tracking.parent_run_id}"]
     if tracking.draw_figures is not None:
         lines.append(f"tracking.draw_figures={str(tracking.draw_figures).lower()}")
-    if tracking.view_tag is not None:
+    if tracking.view_tag is not None and tracking.view_group is not None:
         lines.append(f"tracking.view_tag={quoted(tracking.view_tag)}")
+        lines.append(f"tracking.view_group={quoted(tracking.view_group)}")
     return lines
 
 

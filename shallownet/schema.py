@@ -125,10 +125,11 @@ class TrackingConfig:
     skip_finished: bool = setting(False)
     graph: bool = setting(False)  # attach the computation graph (figures/computation_graph.svg)
     # Set by the sweep for each of its jobs (a user has no reason to): the sweep's parent
-    # run, and how the sweep's view groups its runs (the run tag's name and its keys).
+    # run, and how the sweep's view groups its runs (the run tag's name and this run's
+    # group: its value).
     parent_run_id: str | None = setting(None, by_sweep=True)
     view_tag: str | None = setting(None, by_sweep=True)
-    view_keys: list[str] = setting([], by_sweep=True)
+    view_group: str | None = setting(None, by_sweep=True)
     draw_figures: bool | None = setting(None, by_sweep=True)  # None: as figures says
 
 

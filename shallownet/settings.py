@@ -87,7 +87,7 @@ class TrackingSettings:
     # where the sweep's jobs are recorded (see schema.TrackingConfig)
     parent_run_id: str | None = None
     view_tag: str | None = None
-    view_keys: tuple[str, ...] = ()
+    view_group: str | None = None  # the run's group in the sweep's view (the tag's value)
     draw_figures: bool | None = None  # this run's figures (None: as ``figures`` says)
 
     @property
@@ -343,7 +343,7 @@ def _tracking(
         run_figures=node["run_figures"],
         parent_run_id=node["parent_run_id"],
         view_tag=node["view_tag"],
-        view_keys=tuple(node["view_keys"]),
+        view_group=node["view_group"],
         draw_figures=node["draw_figures"],
     )
 

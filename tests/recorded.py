@@ -64,9 +64,6 @@ def record_sweep(folder: Path, *fixed: str) -> RecordedSweep:
     with parent_run(
         tracking, name, axes, str(folder), jobs, group_keys=["init"], report=attach_report
     ) as parent:
-        jobs = [
-            job.in_sweep(parent.run_id, parent.view_tag, parent.view_keys, figures=True)
-            for job in jobs
-        ]  # every run's figures
+        jobs = [parent.adopt(job, figures=True) for job in jobs]  # every run's figures
         costs = run(jobs)  # trained together: same shapes, differing in init and seed
     return RecordedSweep(uri, parent.run_id, jobs, costs)

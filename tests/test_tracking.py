@@ -395,9 +395,9 @@ def test_group_tag_gives_each_group_its_own_colour() -> None:
 
 
 def test_group_names_are_told_apart_in_mlflows_run_list() -> None:
-    """MLflow's run list shows about 9 characters of a group's name: the view's names are
-    ordered, or the sweep split into one view per value of its first key, so that they
-    differ within them (the browser test measures what is visible)."""
+    """MLflow's run list shows about 8 characters of a group's name: the view's names are
+    put in another order, shortened, or the sweep split into one view per value of its
+    first key, so that they differ within them (the browser test measures what is shown)."""
 
     def layout(values: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[str]]:
         records = [
@@ -411,12 +411,29 @@ def test_group_names_are_told_apart_in_mlflows_run_list() -> None:
     split, labels = layout(main)
     assert split == ("data",)  # one view per data set, named by the rest
     assert labels[:3] == ["zeros·sigmoid", "zeros·tanh", "zeros·relu"]
-    depth = {"activation": ("sigmoid", "tanh", "relu"), "init": ("standard", "xavier", "he")}
-    assert layout(depth) == ((), [f"{a}·{i}" for a in depth["activation"] for i in depth["init"]])
-    late = {"init": ("standard", "xavier"), "activation": ("tanh", "relu")}  # "standard·" ...
+    late = {"init": ("standard", "xavier"), "activation": ("tanh", "relu")}  # "standard"...
     assert layout(late) == ((), ["tanh·standard", "relu·standard", "tanh·xavier", "relu·xavier"])
+    symmetry = {"init": ("zeros", "constant", "small"), "activation": ("sigmoid", "tanh")}
+    assert layout(symmetry) == (  # "constant" whole would hide the activation
+        (),
+        [
+            "zeros·sigmoid",
+            "zeros·tanh",
+            "cons·sigmoid",
+            "cons·tanh",
+            "small·sigmoid",
+            "small·tanh",
+        ],
+    )
+    depth = {"activation": ("sigmoid", "tanh", "relu"), "init": ("standard", "xavier", "he")}
+    assert layout(depth)[1][:3] == ["sigm·standard", "sigm·xavier", "sigm·he"]
+    scales = {"init.scale": ("0.01", "0.1", "1.0", "10.0"), "activation": ("sigmoid", "tanh")}
+    assert layout(scales)[1][:2] == ["0.01·sigmoid", "0.01·tanh"]  # numbers stay whole
     fan_in = {"data.n_features": ("2", "10", "50", "200"), "init": ("small", "xavier", "large")}
-    assert layout(fan_in)[0] == ()
+    assert layout(fan_in) == (
+        (),
+        [f"{n}·{i}" for n in fan_in["data.n_features"] for i in fan_in["init"]],
+    )
 
 
 def test_a_sweep_split_into_views_saves_and_prints_each(
@@ -440,7 +457,7 @@ def test_a_sweep_split_into_views_saves_and_prints_each(
     assert tracking is not None
     keys = ["data", "init", "activation"]
     with parent_run(tracking, "grid", {}, str(tmp_path), jobs, group_keys=keys) as parent:
-        assert parent.view_keys == ("init", "activation")  # the runs' group tag
+        assert parent.group.keys == ("init", "activation")  # the runs' group tag
     printed = capsys.readouterr().out
     client = MlflowClient(uri)
     experiment = client.get_experiment(client.get_run(parent.run_id).info.experiment_id)

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -227,22 +228,13 @@ def test_the_main_studys_views_read_at_a_glance(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             for data, path in zip(("flower", "many_features"), opens, strict=True):
                 page.goto(url + path)
-                lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
-                expect(lessons).to_be_visible(timeout=60_000)
-                for lesson in ("sat_frac_init", "distinct_units_final"):
-                    box = page.get_by_role("heading", name=lesson, exact=True).bounding_box()
-                    assert box is not None
-                    assert box["y"] + box["height"] < 1000  # on the first screen
-                groups = page.locator("span[title]", has_text=re.compile(r"^Group: "))
-                expect(groups).to_have_count(9)  # init x activation, of this data set
-                names = [name.removeprefix("Group: ") for name in groups.all_inner_texts()]
+                names = _read_at_a_glance(page, 9)  # init x activation, of this data set
                 assert sorted(names) == sorted(
                     f"{i}·{a}"
                     for i in ("zeros", "small", "large")
                     for a in ("sigmoid", "tanh", "relu")
                 )
-                visible = groups.evaluate_all(VISIBLE_TEXT)
-                assert len(set(visible)) == 9, visible  # told apart as shown, cut or not
+                lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
                 card = lessons.locator(
                     "xpath=ancestor::*[.//*[contains(@class,'js-plotly-plot')]][1]"
                 )
@@ -268,6 +260,64 @@ def test_the_main_studys_views_read_at_a_glance(tmp_path: Path) -> None:
                 page.screenshot(path=SHOTS / "5-main-views-menu.png")
         finally:
             browser.close()
+
+
+STUDIES = {"symmetry": 6, "saturation": 8, "fan_in": 12, "depth": 9}  # README's: groups
+
+
+def test_each_studys_view_reads_at_a_glance(tmp_path: Path) -> None:
+    """The README's other studies, each in one view whose group names the run list tells
+    apart (shortened where that does it: ``cons·sigmoid``, not ``constant·sigmoid``), the
+    lessons on the first screen."""
+    from playwright.sync_api import sync_playwright
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    opened = {}
+    for study in STUDIES:
+        result = run_cli(
+            "-m",
+            f"experiment={study}",
+            "seed=0",
+            "train.iterations=100",
+            f"tracking.experiment={study}",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        opens = re.findall(r"^  open:    http://127\.0\.0\.1:\d+(\S+)$", result.stdout, re.M)
+        assert len(opens) == 1, result.stdout  # its names fit: one view
+        opened[study] = opens[0]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with mlflow_server(tmp_path, backend=uri) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            for study, path in opened.items():
+                page.goto(url + path)
+                names = _read_at_a_glance(page, STUDIES[study])
+                if study == "symmetry":  # "constant" whole would hide the activation
+                    assert "cons·sigmoid" in names
+                page.screenshot(path=SHOTS / f"6-{study}.png")
+        finally:
+            browser.close()
+
+
+def _read_at_a_glance(page: Any, groups: int) -> list[str]:
+    """Check what a view shows before any click: the lessons (saturation at
+    initialization, symmetry) on the first screen, and ``groups`` groups whose names are
+    told apart by what the run list shows of them; their names."""
+    from playwright.sync_api import expect
+
+    lessons = page.get_by_role("heading", name="sat_frac_init", exact=True)
+    expect(lessons).to_be_visible(timeout=60_000)
+    for lesson in ("sat_frac_init", "distinct_units_final"):
+        box = page.get_by_role("heading", name=lesson, exact=True).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] < 1000  # on the first screen
+    listed = page.locator("span[title]", has_text=re.compile(r"^Group: "))
+    expect(listed).to_have_count(groups)
+    visible = listed.evaluate_all(VISIBLE_TEXT)
+    assert len(set(visible)) == groups, visible  # told apart as shown, cut or not
+    return [name.removeprefix("Group: ") for name in listed.all_inner_texts()]
 
 
 def _hex(css: str) -> str:

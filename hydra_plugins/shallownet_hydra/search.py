@@ -121,9 +121,7 @@ class Search:
         if self.stack is None:
             self.open(jobs)
         parent = self.parent
-        return [
-            job.in_sweep(parent.run_id, parent.view_tag, parent.view_keys, True) for job in jobs
-        ]
+        return [parent.adopt(job, True) for job in jobs]
 
     def refuse(self, overrides: Sequence[str], num: int, reason: str) -> None:
         """A trial that failed validation: a FAILED run with the reason, under the parent

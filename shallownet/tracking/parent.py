@@ -163,15 +163,20 @@ def _open_parent(
 
 @dataclass
 class ParentRun:
-    """What the jobs of a sweep need of its parent run (its id, and the run tag and keys
-    that group its runs in the sweep's view), and, once it has ended, its status and the
-    lines printed about it (``compare:``, ``serve:``, ``open:``)."""
+    """What the jobs of a sweep need of its parent run (its id, and how the sweep's view
+    groups its runs), and, once it has ended, its status and the lines printed about it
+    (``compare:``, ``serve:``, ``open:``)."""
 
     run_id: str
-    view_tag: str
-    view_keys: tuple[str, ...]
+    group: view.Grouping
     status: str = "RUNNING"
     summary: list[str] = field(default_factory=list)
+
+    def adopt(self, job: Job, figures: bool) -> Job:
+        """``job`` as the sweep runs it: under this parent run, in its group of the view
+        (named here, once for every launcher), drawing its figures or not."""
+        label = self.group.label(job.settings.record)
+        return job.in_sweep(self.run_id, self.group.tag, label, figures)
 
 
 @contextmanager
@@ -212,7 +217,7 @@ def parent_run(
             links = _save_views(client, tracking, experiment_id, run_id, group, parts, jobs, name)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it
             log.warning("shallownet: could not save the sweep's view in MLflow: %s", exc)
-        parent = ParentRun(run_id, group.tag, group.keys)
+        parent = ParentRun(run_id, group)
         yield parent
         status = "FINISHED"
     except KeyboardInterrupt as exc:

@@ -36,7 +36,7 @@ import json
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -81,10 +81,12 @@ GROUP_TAG_FORMS = (  # each reads after MLflow's "Group by:"
 VALUE_JOIN = "·"
 # MLflow's run list beside the charts is 295 px wide whatever the screen (read from its
 # UI: ExperimentViewRuns' ``useState(295)``, not part of a view's state), which leaves a
-# group's name about 9 characters after "Group: " (the browser test measures it). So a
-# sweep whose names differ only further on is split into one view per value of its
-# first keys, and the rest are put in the order that tells the names apart soonest.
-VISIBLE = 9
+# group's name about 8 characters after "Group: " (the browser test measures it). So a
+# sweep whose names differ only further on is put in another order of its keys, or with
+# the values of all but its last key shortened, or split into one view per value of its
+# first keys: whichever tells the names apart first, the fewest views first.
+VISIBLE = 8
+HEAD = 4  # a shortened value keeps at least its first 4 characters: sigm, zero, xavi
 MOST_VIEWS = 8  # more views than this are no easier to read than cut names
 PALETTE = (  # MLflow's run colours, in its order (RUNS_COLOR_PALETTE)
     "#a6630c", "#c83243", "#b45091", "#8a63bf", "#434a93", "#137dae", "#04867d", "#308613",
@@ -107,15 +109,19 @@ def colour(group_id: str) -> str:
 @dataclass(frozen=True)
 class Grouping:
     """How a sweep's runs are grouped: by the swept keys (not the seed), under a run tag
-    named after them (``init x activation``) whose value is the run's group (``small·tanh``);
-    with a ``split``, in one view per value of those keys (``data``)."""
+    named after them (``init x activation``) whose value is the run's group (``small·tanh``;
+    with ``short`` values for some keys: ``sigm·constant``); with a ``split``, in one view
+    per value of those keys (``data``)."""
 
     keys: tuple[str, ...]
     tag: str
     split: tuple[str, ...] = ()
+    short: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def label(self, record: Mapping[str, Any]) -> str:
-        return VALUE_JOIN.join(text(record[key]) for key in self.keys) or "all runs"
+        values = [(key, text(record[key])) for key in self.keys]
+        named = [self.short.get(key, {}).get(value, value) for key, value in values]
+        return VALUE_JOIN.join(named) or "all runs"
 
     def group_id(self, label: str) -> str:
         """MLflow's id of the group of runs tagged ``label`` (it hashes this for a colour)."""
@@ -127,13 +133,13 @@ class Grouping:
 
 
 def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:
-    """Group by ``keys`` (split into views and ordered so that the names are told apart
-    in MLflow's run list), under the tag name that gives the most groups a colour of their
-    own (all of them, unless there are more groups than MLflow has colours)."""
-    split, named = _layout(tuple(keys), records)
-    name = " x ".join(named) or "sweep"
-    candidates = [Grouping(named, form.format(name), split) for form in GROUP_TAG_FORMS]
-    labels = {candidates[0].label(record) for record in records}
+    """Group by ``keys`` (split into views, ordered and shortened so that the names are
+    told apart in MLflow's run list), under the tag name that gives the most groups a
+    colour of their own (all of them, unless there are more groups than MLflow has)."""
+    laid = _layout(tuple(keys), records)
+    name = " x ".join(laid.keys) or "sweep"
+    candidates = [replace(laid, tag=form.format(name)) for form in GROUP_TAG_FORMS]
+    labels = {laid.label(record) for record in records}
 
     def colours(group: Grouping) -> int:
         return len({colour(group.group_id(label)) for label in labels})
@@ -141,36 +147,60 @@ def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Group
     return max(candidates, key=lambda group: (colours(group), -candidates.index(group)))
 
 
-def _layout(
-    keys: tuple[str, ...], records: Sequence[Mapping[str, Any]]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The fewest first keys to split the views by, and the order of the others, under
-    which every view's group names differ in their first :data:`VISIBLE` characters
-    (the sweep's order where it already does; the sweep's order, unsplit, where nothing
-    does)."""
+def _layout(keys: tuple[str, ...], records: Sequence[Mapping[str, Any]]) -> Grouping:
+    """The fewest first keys to split the views by, then whole values before short ones,
+    then the order of the other keys, under which every view's group names differ in their
+    first :data:`VISIBLE` characters (the sweep's order first; the sweep's order, unsplit
+    and whole, where nothing does)."""
     for n in range(len(keys)):
         split = keys[:n]
         views = {tuple(text(record[key]) for key in split) for record in records}
         if len(views) > MOST_VIEWS or any("'" in value for view in views for value in view):
             break
-        orders = itertools.permutations(keys[n:]) if len(keys) - n <= 4 else [keys[n:]]
-        for order in orders:
-            if _told_apart(split, order, records):
-                return split, order
-    return (), keys
+        orders = list(itertools.permutations(keys[n:])) if len(keys) - n <= 4 else [keys[n:]]
+        for shorten in (False, True):
+            for order in orders:
+                short = _abbreviated(order[:-1], records) if shorten else {}
+                group = Grouping(order, "", split, short)
+                if _told_apart(group, records):
+                    return group
+    return Grouping(keys, "")
 
 
-def _told_apart(
-    split: tuple[str, ...], named: tuple[str, ...], records: Sequence[Mapping[str, Any]]
-) -> bool:
+def _told_apart(group: Grouping, records: Sequence[Mapping[str, Any]]) -> bool:
     shown: dict[tuple[str, ...], set[str]] = {}
     names: dict[tuple[str, ...], set[str]] = {}
     for record in records:
-        view = tuple(text(record[key]) for key in split)
-        name = VALUE_JOIN.join(text(record[key]) for key in named)
+        view, name = tuple(group.part(record).values()), group.label(record)
         names.setdefault(view, set()).add(name)
         shown.setdefault(view, set()).add(name[:VISIBLE])
     return all(len(shown[view]) == len(names[view]) for view in names)
+
+
+def _abbreviated(
+    keys: Sequence[str], records: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """For each key, its values cut to the shortest head of at least :data:`HEAD`
+    characters that no other of its values starts with (``sigmoid`` as ``sigm``, ``tanh``
+    whole); numbers, and values that would lose one character or less, stay whole."""
+    short: dict[str, dict[str, str]] = {}
+    for key in keys:
+        values = {text(record[key]) for record in records}
+        for value in values - {v for v in values if _number(v)}:
+            others = values - {value}
+            heads = (value[:n] for n in range(HEAD, len(value) - 1))
+            head = next((h for h in heads if not any(o.startswith(h) for o in others)), None)
+            if head is not None:
+                short.setdefault(key, {})[value] = head
+    return short
+
+
+def _number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _key(kind: str, name: str) -> str:
