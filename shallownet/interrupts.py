@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from . import slurm
 from .train import Callback, TrainState
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
+# In a Slurm job, also the warning Slurm sends before the job's time limit (submitit asks
+# for SIGUSR2, 90 s before): the runs end KILLED saying so, not as a fault of training
+TIME_LIMIT = signal.SIGUSR2
 
 
 class Interrupted(KeyboardInterrupt):
@@ -42,13 +46,14 @@ _pending: int | None = None  # the signal received, until the process stops
 def _raise(signum: int, frame: FrameType | None) -> None:
     global _pending
     _pending = signum
-    for sig in HANDLED:
+    for sig in (*HANDLED, TIME_LIMIT):
         signal.signal(sig, signal.SIG_IGN)  # one is enough: let the runs be ended
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Handle SIGTERM and SIGHUP in this process (from its main thread; else a no-op).
+def install(time_limit: bool = False) -> None:
+    """Handle SIGTERM and SIGHUP in this process (from its main thread; else a no-op),
+    and with ``time_limit`` (in a Slurm job) Slurm's warning of its time limit.
 
     A signal the process was started ignoring stays ignored (``nohup shallownet -m
     ...`` must survive the terminal closing), as Python itself does for SIGINT.
@@ -58,6 +63,8 @@ def install() -> None:
     for sig in HANDLED:
         if signal.getsignal(sig) is not signal.SIG_IGN or _pending is not None:
             signal.signal(sig, _raise)
+    if time_limit:
+        signal.signal(TIME_LIMIT, _raise)
 
 
 @contextmanager
@@ -97,8 +104,16 @@ def signal_of(exc: KeyboardInterrupt) -> int:
 
 
 def reason(exc: KeyboardInterrupt) -> str:
-    """Why a run was KILLED: ``interrupted by SIGTERM``."""
-    return f"interrupted by {signal.Signals(signal_of(exc)).name}"
+    """Why a run was KILLED: ``interrupted by SIGTERM`` (and in a Slurm job, which, and
+    what Slurm's signals mean)."""
+    signum = signal_of(exc)
+    job = slurm.this_job()
+    if job is not None and signum == TIME_LIMIT:
+        return f"Slurm job {job} reached its time limit (its warning signal, SIGUSR2)"
+    said = f"interrupted by {signal.Signals(signum).name}"
+    if job is not None and signum == signal.SIGTERM:
+        return f"{said} in Slurm job {job} (scancel, preemption or its time limit)"
+    return said
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

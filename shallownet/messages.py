@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -44,6 +45,9 @@ def quiet_libraries(arguments: Sequence[str] = ()) -> None:
         optuna.logging.set_verbosity(logging.WARNING)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow prints "View run ... at: <url>" as a run of an MLflow server ends: the sweep's
+    # last lines say where to look (and its Slurm jobs, which inherit this, print nothing)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 # every error the command line reports in one line, without a traceback

@@ -168,12 +168,12 @@ def _check_memory(job: Settings, data: Data) -> None:
 
 def check_stores(jobs: Iterable[Settings]) -> None:
     """Every tracking store of these jobs can be used from here (each checked once)."""
-    uris = {job.tracking.uri for job in jobs if job.tracking is not None}
-    if uris:
+    stores = {(job.tracking.uri, job.tracking.experiment) for job in jobs if job.tracking}
+    if stores:
         from .tracking.store import check_reachable
 
-        for uri in sorted(uris):
-            check_reachable(uri)
+        for uri, experiment in sorted(stores):
+            check_reachable(uri, experiment)
 
 
 def check_sweep(jobs: Sequence[Job], sweep_dir: Path) -> None:

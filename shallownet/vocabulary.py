@@ -27,6 +27,7 @@ SWEEP_DIR_TAG = "shallownet.sweep_dir"
 GIT_COMMIT_TAG = "shallownet.git_commit"
 HOST_TAG = "shallownet.host"  # the host and process that own a RUNNING run
 PROCESS_TAG = "shallownet.process"  # "<pid>:<start time>"
+SLURM_JOB_TAG = "shallownet.slurm_job"  # the Slurm job that owns a run: "9_0" (array 9, task 0)
 REASON_TAG = "failure_reason"  # why a run ended FAILED or KILLED
 SEARCH_TAG = (
     "shallownet.search"  # a parent run of another sweeper's search: "optuna: minimize final_cost"

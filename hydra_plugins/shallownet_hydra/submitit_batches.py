@@ -2,11 +2,20 @@
 given batches instead of single jobs: each batch of compatible jobs (at most
 ``max_batch`` networks) is one submitit job, which trains them together and records
 each, as a worker of the batched launcher does. The executor takes every parameter of
-the user's launcher config (partition, timeout_min, cpus_per_task, ...)."""
+the user's launcher config (partition, timeout_min, cpus_per_task, ...).
+
+The sweep owns the jobs it submitted: when it stops (Ctrl-C, SIGTERM, SIGHUP, an
+error) or one of them ends without its result (``scancel``, a node lost, a time
+limit), it cancels every job still pending or running and waits, a bounded time, for
+them to leave Slurm's queue before its parent run ends, so no run changes status
+after its sweep has ended. Slurm's queue is read every second (``squeue``), so a job
+that ended is seen at once, with or without Slurm's accounting (with it, ``sacct``
+says how it ended)."""
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this package.
 import pickle
-from typing import Any, List  # noqa: UP035
+import time
+from typing import Any, Dict, List, Sequence  # noqa: UP035
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -14,6 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from .batched_launcher import BatchedLauncher
 from .workers import blas_threads, execute_payload
+
+POLL_SECONDS = 1.0  # how often Slurm's queue is read while the sweep waits
+RESULT_SECONDS = 10.0  # how long a job out of the queue has to show its result file
+STOP_SECONDS = 90  # the longest the sweep waits for cancelled jobs to end (KillWait: 30 s)
 
 
 class SubmititBatches(BatchedLauncher):
@@ -51,7 +64,79 @@ class SubmititBatches(BatchedLauncher):
         blas = blas_threads(len(configs)) if self.kind == "local" else None
         payloads = self.payloads(configs)
         submitted = executor.map_array(execute_payload, payloads, [blas] * len(payloads))
-        return [pickle.loads(job.result()) for job in submitted]
+        try:
+            if self.kind == "local":
+                return [pickle.loads(job.result()) for job in submitted]
+            return [pickle.loads(result) for result in slurm_results(submitted)]
+        except BaseException:
+            stop(submitted, self.kind)
+            raise
+
+
+def slurm_results(jobs: Sequence[Any]) -> List[bytes]:  # noqa: UP006
+    """Each Slurm job's result, as soon as it has one; a job that left Slurm's queue
+    without one (cancelled, timed out, its node lost) raises :class:`SlurmJobEnded`."""
+    from shallownet import slurm
+
+    results: Dict[str, bytes] = {}  # noqa: UP006
+    gone: Dict[str, float] = {}  # noqa: UP006  (when a job was first seen out of the queue)
+    while len(results) < len(jobs):
+        waiting = [job for job in jobs if job.job_id not in results]
+        queued = slurm.queued(job.job_id for job in waiting)
+        for job in waiting:
+            if job.paths.result_pickle.exists():
+                results[job.job_id] = job.result()  # its own error, if it raised one
+            elif queued is not None and job.job_id not in queued:
+                first = gone.setdefault(job.job_id, time.monotonic())
+                if time.monotonic() - first > RESULT_SECONDS:  # room for a shared file system
+                    raise SlurmJobEnded(job.job_id, str(job.paths.stderr))
+        time.sleep(POLL_SECONDS)
+    return [results[job.job_id] for job in jobs]
+
+
+class SlurmJobEnded(RuntimeError):
+    """A Slurm job of the sweep left the queue without a result."""
+
+    def __init__(self, job: str, log: str) -> None:
+        from shallownet import slurm
+
+        state = (slurm.states([job]) or {}).get(job, "no longer queued; sacct cannot say how")
+        super().__init__(f"Slurm job {job} ended ({state}) without its result; its log: {log}")
+
+
+def stop(jobs: Sequence[Any], kind: str) -> None:
+    """Cancel the jobs still pending or running and wait, at most ``STOP_SECONDS``, for
+    them to end (their runs end KILLED as they stop; the parent run ends the rest)."""
+    import logging
+
+    from shallownet import slurm
+
+    log = logging.getLogger("shallownet")
+    if kind == "local":
+        for job in jobs:
+            job.cancel(check=False)
+        return
+    ids = [job.job_id for job in jobs]
+    left = slurm.queued(ids)
+    if not left:
+        return
+    log.warning(
+        "shallownet: cancelling %d Slurm job(s) of this sweep: %s",
+        len(left),
+        " ".join(sorted(left)),
+    )
+    slurm.cancel(left)
+    deadline = time.monotonic() + STOP_SECONDS
+    while left and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        left = slurm.queued(left) or set()
+    if left:
+        log.warning(
+            "shallownet: Slurm job(s) %s still queued %d s after scancel; their runs are ended "
+            "KILLED now, and stay so",
+            " ".join(sorted(left)),
+            STOP_SECONDS,
+        )
 
 
 def batching(launcher: Launcher) -> Launcher:

@@ -104,9 +104,9 @@ def payload(hydra_context: HydraContext, config: DictConfig, task_function: Task
 
 def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: UP045
     """Run one batch from its payload; the JobReturn cloudpickled back."""
-    from shallownet import interrupts
+    from shallownet import interrupts, slurm
 
-    interrupts.install()
+    interrupts.install(time_limit=slurm.this_job() is not None)
     _die_with_parent()
     if blas is not None:
         limit_blas_threads(blas)

@@ -20,7 +20,7 @@ from ..tracking.store import check_reachable, served, sqlite_path, ui_command, u
 from ..tracking.view import saved_urls
 from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
-from .write import attach, best, headline, incomplete, write_report
+from .write import attach, best, headline, incomplete, left_alone, write_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,8 +96,9 @@ def _report(args: argparse.Namespace) -> None:
         )
         sys.exit(2)
     print(f"sweep {sweep.parent_id}: {headline(sweep)}\n")
-    if (found := best(sweep)) is not None:
-        print(found + "\n")
+    for said in (best(sweep), left_alone(sweep)):
+        if said is not None:
+            print(said + "\n")
     print(paths["table.md"].read_text())
     if sweep.unfinished:
         print(incomplete(sweep) + "\n")

@@ -31,7 +31,7 @@ from ..diagnostics import layer_suffix
 from ..errors import ConfigError
 from ..settings import record_key
 from ..tracking.mlflow_internals import metric_history_bulk
-from ..tracking.owner import end_vanished
+from ..tracking.owner import end_vanished, running_elsewhere
 from ..tracking.runs import newest_finished, newest_per_config, search
 from ..vocabulary import (
     COST,
@@ -62,6 +62,8 @@ class Sweep:
     layers: pd.DataFrame = field(default_factory=pd.DataFrame)
     # another sweeper's search: what it searched for ("optuna: minimize final_cost")
     search: str | None = None
+    # RUNNING runs of the experiment on other hosts that nothing here could end, by host
+    elsewhere: dict[str, int] = field(default_factory=dict)
     # per_run's table by threshold, computed once (the tables and figures all read it)
     _per_run: dict[float, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
@@ -287,6 +289,7 @@ def load_sweep(uri: str, experiment: str = "shallownet", parent_id: str | None =
         keys=swept_keys(parent, runs),
         missing=missing,
         search=parent.data.tags.get(SEARCH_TAG),
+        elsewhere=dict(running_elsewhere(client, experiment_id)),
     )
     sweep.layers = layer_curves(client, runs, sweep.group_keys)
     return sweep

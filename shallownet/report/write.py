@@ -64,6 +64,19 @@ def best(sweep: Sweep) -> str | None:
     return f"best: {name}: final_cost {cost:.6g} ({sweep.search})"
 
 
+def left_alone(sweep: Sweep) -> str | None:
+    """The line saying which RUNNING runs of other hosts were left as they are, and why."""
+    if not sweep.elsewhere:
+        return None
+    hosts = ", ".join(f"{host}: {n}" for host, n in sorted(sweep.elsewhere.items()))
+    total = sum(sweep.elsewhere.values())
+    return (
+        f"left alone: {total} RUNNING run(s) of the experiment on other hosts ({hosts}), with "
+        "no Slurm job that has ended: from here nothing tells whether their process still "
+        "runs; shallownet-report on that host ends those whose process is gone"
+    )
+
+
 def incomplete(sweep: Sweep) -> str:
     """The line saying which jobs have no FINISHED run, and how to complete the study."""
     shown = ", ".join(sweep.unfinished[:10]) + (", ..." if len(sweep.unfinished) > 10 else "")

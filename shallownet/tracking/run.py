@@ -28,7 +28,7 @@ from mlflow.utils.validation import (
     MAX_PARAMS_TAGS_PER_BATCH,
 )
 
-from .. import interrupts
+from .. import interrupts, slurm
 from ..outcome import Outcome, describe
 from ..settings import Settings
 from ..train import Callback, TrainState
@@ -274,12 +274,26 @@ class TrackedRun:
                 render(J, folder / FIGURES_FOLDER / "computation_graph.svg")
             self._log_artifacts(folder)
 
+        if (ended := self._ended_elsewhere()) is not None:
+            return ended
         if history.status == "FAILED":
             self.fail(history.failure_reason or "failed")
             return "FAILED"
         retry(self.client.set_terminated, self.run_id, "FINISHED")
         self.ended = True
         return "FINISHED"
+
+    def _ended_elsewhere(self) -> str | None:
+        """The status of a run of a Slurm job that its sweep has already ended (it stopped
+        and could not wait for the job): it stays as the sweep left it. Elsewhere a run
+        is ended by its own process alone until that process is gone."""
+        if slurm.this_job() is None:
+            return None
+        status = str(retry(self.client.get_run, self.run_id).info.status)
+        if status == "RUNNING":
+            return None
+        self.ended = True
+        return status
 
     def _log_artifacts(self, folder: Path) -> None:
         """The files of ``folder`` as the run's artifacts. Where the run's artifacts are a

@@ -12,6 +12,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import requests
 from mlflow.exceptions import MlflowException
@@ -35,16 +36,30 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
-# Database URIs MLflow stores runs in through SQLAlchemy, and the driver each needs.
-DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "pymysql", "mssql": "pyodbc"}
-DATABASE_SCHEMES = tuple(DRIVERS)
+# Database URIs MLflow stores runs in through SQLAlchemy, which picks the driver
+# (``postgresql://`` is psycopg 3 in SQLAlchemy 2.1, psycopg2 before; ``postgresql+psycopg2://``
+# names one); the package that installs each driver's module, for the hint
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")  # as MLflow takes them (DATABASE_ENGINES)
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "mariadb": "mariadb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
 SCHEMES = "sqlite:///ABSOLUTE/PATH/mlflow.db, http(s)://HOST:PORT, databricks, " + ", ".join(
     f"{s}://..." for s in DATABASE_SCHEMES
 )
 
 
-def check_reachable(uri: str) -> None:
-    """Raise ConfigError (one line, with what to do) if the store cannot be used from here.
+def check_reachable(uri: str, experiment: str | None = None) -> None:
+    """Raise ConfigError (one line, with what to do) if the store cannot be used from here
+    (for ``experiment``, where it matters).
 
     Answers within seconds and writes nothing.
     """
@@ -55,7 +70,7 @@ def check_reachable(uri: str) -> None:
     elif scheme in ("http", "https"):
         _check_server(uri)
     elif scheme.partition("+")[0] in DATABASE_SCHEMES:
-        _check_database(uri)
+        _check_database(uri, experiment)
     elif scheme == "databricks":
         _check_databricks(uri)
     else:
@@ -127,32 +142,67 @@ def _check_databricks(uri: str) -> None:
         raise ConfigError(msg) from None
 
 
-def _check_database(uri: str) -> None:
-    """A database server: its SQLAlchemy driver is installed and it answers."""
+def _check_database(uri: str, experiment: str | None) -> None:
+    """A database server: its SQLAlchemy driver is installed, it answers, and the
+    experiment's artifacts are not kept through an MLflow server (which only it reaches)."""
     import sqlalchemy
 
     timeout = {} if uri.startswith("mssql") else {"connect_args": {"connect_timeout": 5}}
     try:
         engine = sqlalchemy.create_engine(uri, **timeout)
     except ImportError as exc:
-        driver = DRIVERS[uri.partition(":")[0].partition("+")[0].lower()]
-        msg = (
-            f"tracking.uri={uri!r} is invalid: its database driver is not installed "
-            f"({exc}); install it (pip install {driver}) or use another store"
-        )
-        raise ConfigError(msg) from None
+        raise ConfigError(_no_driver(uri, exc)) from None
     except Exception as exc:
         msg = f"tracking.uri={uri!r} is invalid: {type(exc).__name__}: {exc}"
         raise ConfigError(msg) from None
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            location = _artifact_location(connection, experiment) if experiment else None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"tracking.uri={uri!r} is unreachable: {reason}; start the database or fix the URI"
         raise ConfigError(msg) from None
     finally:
         engine.dispose()
+    if location is not None and location.startswith("mlflow-artifacts:"):
+        msg = (
+            f"tracking.uri={uri!r} is invalid for tracking.experiment={experiment!r}: its "
+            f"artifacts are kept through an MLflow server ({location}), which only that "
+            "server can reach; set tracking.uri to the server's http:// address"
+        )
+        raise ConfigError(msg)
+
+
+def _no_driver(uri: str, exc: ImportError) -> str:
+    """The one line for a database URI whose driver module is missing: which driver
+    SQLAlchemy reads the URI as, and the package that provides it."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    try:
+        driver = url.get_dialect().driver
+    except Exception:  # no such dialect: SQLAlchemy's own message says so
+        driver = url.drivername.partition("+")[2] or "its default driver"
+    module = exc.name or driver
+    package = DRIVER_PACKAGES.get(module.partition(".")[0], module)
+    backend = url.get_backend_name()
+    return (
+        f"tracking.uri={uri!r} is invalid: SQLAlchemy reads it as {backend}+{driver}://, "
+        f"whose module {module} is not installed; install it (pip install '{package}') or "
+        f"name an installed driver in the URI ({backend}+<driver>://)"
+    )
+
+
+def _artifact_location(connection: Any, experiment: str) -> str | None:
+    """Where an experiment of an MLflow database keeps its artifacts (None: no such
+    experiment, or not an MLflow database yet). Reads only."""
+    import sqlalchemy
+
+    if not sqlalchemy.inspect(connection).has_table("experiments"):
+        return None
+    query = sqlalchemy.text("select artifact_location from experiments where name = :name")
+    found = connection.execute(query, {"name": experiment}).scalar()
+    return None if found is None else str(found)
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
