@@ -2,7 +2,8 @@
 
     with slurm_cluster(folder) as cluster:   # munged, MariaDB, slurmdbd, slurmctld, slurmd
         cluster.env                          # SLURM_CONF for sbatch, squeue, sacct, scancel
-    with postgres(folder) as uri:            # postgresql+psycopg2://postgres@127.0.0.1:PORT/mlflow
+    with postgres(folder) as server:         # PostgreSQL 15
+        server.database("mlflow")            # postgresql+psycopg2://postgres@127.0.0.1:PORT/mlflow
 
 Debian's packages (``slurm-wlm``, ``slurmdbd``, ``mariadb-server``, ``munge``,
 ``postgresql``), run as root without systemd: every daemon in the foreground, in its own
@@ -28,23 +29,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sacctmgr")
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's PostgreSQL, newest version first (Debian 12: 15)
+POSTGRES_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), Path())
 CLUSTER = "shallownet"
 PARTITION = "debug"
 
 
-def missing() -> str | None:
-    """Why this machine cannot run the cluster tests (None: it can)."""
+def cannot() -> str | None:
+    """Why this machine cannot run the cluster tests at all (None: it can): they start
+    daemons as root, installed with apt (``.ci/run`` installs them)."""
     if os.geteuid() != 0:
         return "the cluster tests start Slurm's daemons as root"
-    absent = [name for name in DAEMONS if shutil.which(name) is None]
-    if absent:
-        return f"not installed: {', '.join(absent)} (apt-get install slurm-wlm slurmdbd mariadb-server munge)"
-    if not (POSTGRES_BIN / "postgres").exists():
-        return f"not installed: {POSTGRES_BIN / 'postgres'} (apt-get install postgresql)"
-    if socket.gethostbyname(socket.gethostname()).split(".")[0] != "127":
-        return f"this host's name ({socket.gethostname()}) must resolve to 127.x for Slurm"
+    if shutil.which("apt-get") is None:
+        return "the cluster tests need Debian's packages (apt-get)"
     return None
+
+
+def check_installed() -> None:
+    """Fail, saying what to install, where a package the cluster tests need is missing."""
+    absent = [name for name in DAEMONS if shutil.which(name) is None]
+    if not (POSTGRES_BIN / "postgres").exists():
+        absent.append("postgres")
+    if absent:
+        msg = (
+            f"not installed: {', '.join(absent)}; apt-get install slurm-wlm slurmdbd "
+            "mariadb-server munge postgresql (as .ci/run does)"
+        )
+        raise RuntimeError(msg)
+    if socket.gethostbyname(socket.gethostname()).split(".")[0] != "127":
+        msg = f"this host's name ({socket.gethostname()}) must resolve to 127.x for Slurm"
+        raise RuntimeError(msg)
 
 
 def free_port() -> int:
@@ -151,6 +165,7 @@ def slurm_cluster(folder: Path, nodes: int = 1) -> Iterator[Cluster]:
     """Munge, MariaDB, slurmdbd, slurmctld and ``nodes`` slurmd (this host's name, then
     ``node1``), all on 127.0.0.1; yields the :class:`Cluster`; stops them all."""
     # munged refuses a socket folder that not everyone can search (a mkdtemp one is 0700)
+    check_installed()
     run_dir = Path(tempfile.mkdtemp(prefix="sn-slurm-", dir="/tmp"))
     run_dir.chmod(0o755)
     daemons = Daemons(run_dir)
@@ -317,10 +332,31 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
     return Cluster(run, env, names)
 
 
+@dataclass
+class Postgres:
+    port: int
+
+    def database(self, name: str) -> str:
+        """A new empty database; its SQLAlchemy URI (psycopg2's driver, named)."""
+        psql = [
+            str(POSTGRES_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-q",
+        ]
+        subprocess.run([*psql, "-c", f"create database {name}"], check=True, capture_output=True)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+
 @contextlib.contextmanager
-def postgres(folder: Path) -> Iterator[str]:
-    """A PostgreSQL server on a free 127.0.0.1 port, run as the ``postgres`` user, with
-    an empty database ``mlflow``; yields its SQLAlchemy URI (psycopg2's driver)."""
+def postgres(folder: Path) -> Iterator[Postgres]:
+    """A PostgreSQL server on a free 127.0.0.1 port, run as the ``postgres`` user (who may
+    connect without a password from here); yields it, to create databases on."""
+    check_installed()
     run = Path(tempfile.mkdtemp(prefix="sn-postgres-", dir="/tmp"))
     run.chmod(0o755)
     shutil.chown(run, "postgres", "postgres")
@@ -349,10 +385,18 @@ def postgres(folder: Path) -> Iterator[str]:
             ],
             **as_postgres,
         )
-        psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q"]
+        psql = [
+            str(POSTGRES_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-q",
+        ]
         wait_for("PostgreSQL", lambda: _answers([*psql, "-c", "select 1"]), daemons)
-        subprocess.run([*psql, "-c", "create database mlflow"], check=True, capture_output=True)
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
+        yield Postgres(port)
     finally:
         daemons.stop()
         with contextlib.suppress(OSError):
