@@ -161,16 +161,17 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def slurm_cluster(folder: Path, nodes: int = 1) -> Iterator[Cluster]:
-    """Munge, MariaDB, slurmdbd, slurmctld and ``nodes`` slurmd (this host's name, then
-    ``node1``), all on 127.0.0.1; yields the :class:`Cluster`; stops them all."""
-    # munged refuses a socket folder that not everyone can search (a mkdtemp one is 0700)
+def slurm_cluster(folder: Path, nodes: int = 1, accounting: bool = True) -> Iterator[Cluster]:
+    """Munge, MariaDB and slurmdbd (with ``accounting``), slurmctld and ``nodes`` slurmd
+    (this host's name, then ``node1``), all on 127.0.0.1; yields the :class:`Cluster`;
+    stops them all."""
     check_installed()
+    # munged refuses a socket folder that not everyone can search (a mkdtemp one is 0700)
     run_dir = Path(tempfile.mkdtemp(prefix="sn-slurm-", dir="/tmp"))
     run_dir.chmod(0o755)
     daemons = Daemons(run_dir)
     try:
-        yield _bring_up(run_dir, daemons, nodes)
+        yield _bring_up(run_dir, daemons, nodes, accounting)
     finally:
         daemons.stop()
         for log in run_dir.glob("*.log"):  # kept with the test's files, for a failure
@@ -179,33 +180,34 @@ def slurm_cluster(folder: Path, nodes: int = 1) -> Iterator[Cluster]:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
-    host = socket.gethostname()
-    names = [host, *(f"node{n}" for n in range(1, nodes))]
-    munge_socket = run / "munge.socket"
+def _munge(run: Path, daemons: Daemons) -> Path:
+    """munged with a key of its own; its socket."""
+    socket_path = run / "munge.socket"
+    key = run / "munge.key"
     subprocess.run(
-        ["mungekey", "--create", "--keyfile", str(run / "munge.key")],
-        check=True,
-        capture_output=True,
+        ["mungekey", "--create", "--keyfile", str(key)], check=True, capture_output=True
     )
-    (run / "munge.key").chmod(0o600)
+    key.chmod(0o600)
     daemons.start(
         "munged",
         [
             "munged",
             "--foreground",
             "--force",
-            f"--key-file={run / 'munge.key'}",
-            f"--socket={munge_socket}",
+            f"--key-file={key}",
+            f"--socket={socket_path}",
             f"--pid-file={run / 'munged.pidfile'}",
             f"--log-file={run / 'munged.daemon.log'}",
             f"--seed-file={run / 'munge.seed'}",
         ],
     )
-    wait_for("munged", munge_socket.exists, daemons)
+    wait_for("munged", socket_path.exists, daemons)
+    return socket_path
 
-    db_port, dbd_port, ctld_port, slurmd_port = (free_port() for _ in range(4))
-    data = run / "mariadb"
+
+def _mariadb(run: Path, daemons: Daemons) -> int:
+    """MariaDB with a ``slurm`` user for slurmdbd; its port."""
+    port, data, db_socket = free_port(), run / "mariadb", run / "mariadb.socket"
     subprocess.run(
         [
             "mariadb-install-db",
@@ -218,7 +220,6 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
         check=True,
         capture_output=True,
     )
-    db_socket = run / "mariadb.socket"
     daemons.start(
         "mariadbd",
         [
@@ -226,7 +227,7 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
             "--no-defaults",
             f"--datadir={data}",
             f"--socket={db_socket}",
-            f"--port={db_port}",
+            f"--port={port}",
             "--bind-address=127.0.0.1",
             "--user=root",
             f"--pid-file={run / 'mariadbd.pidfile'}",
@@ -239,18 +240,19 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
         "grant all on slurm_acct_db.* to 'slurm'@'127.0.0.1';"
     )
     subprocess.run([*client, "-e", grant], check=True, capture_output=True)
+    return port
 
-    common = [
-        f"AuthType=auth/munge\nAuthInfo=socket={munge_socket}",
-        "CommunicationParameters=NoCtldInAddrAny,NoInAddrAny",
-    ]
+
+def _slurmdbd_conf(run: Path, munge_socket: Path, db_port: int) -> list[str]:
+    """slurmdbd's config, written beside slurm.conf; the lines slurm.conf needs for it."""
+    dbd_port = free_port()
     dbd_conf = run / "slurmdbd.conf"
     dbd_conf.write_text(
         "\n".join(
             [
                 f"AuthType=auth/munge\nAuthInfo=socket={munge_socket}",
                 "CommunicationParameters=NoInAddrAny",
-                f"DbdHost={host}\nDbdAddr=127.0.0.1\nDbdPort={dbd_port}",
+                f"DbdHost={socket.gethostname()}\nDbdAddr=127.0.0.1\nDbdPort={dbd_port}",
                 "SlurmUser=root",
                 f"PidFile={run / 'slurmdbd.pidfile'}",
                 f"LogFile={run / 'slurmdbd.daemon.log'}",
@@ -261,7 +263,22 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
             ]
         )
     )
-    dbd_conf.chmod(0o600)
+    dbd_conf.chmod(0o600)  # slurmdbd refuses a config others can read
+    return [
+        "AccountingStorageType=accounting_storage/slurmdbd",
+        f"AccountingStorageHost=127.0.0.1\nAccountingStoragePort={dbd_port}",
+        f"AccountingStoragePass={munge_socket}",
+    ]
+
+
+def _bring_up(run: Path, daemons: Daemons, nodes: int, accounting: bool) -> Cluster:
+    host = socket.gethostname()
+    names = [host, *(f"node{n}" for n in range(1, nodes))]
+    munge_socket = _munge(run, daemons)
+    storage = ["AccountingStorageType=accounting_storage/none"]
+    if accounting:
+        storage = _slurmdbd_conf(run, munge_socket, _mariadb(run, daemons))
+    ctld_port, slurmd_port = free_port(), free_port()
     node_lines = [
         f"NodeName={name} NodeAddr=127.0.0.1 Port={slurmd_port + n} CPUs=2 State=UNKNOWN"
         for n, name in enumerate(names)
@@ -273,7 +290,8 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
                 f"ClusterName={CLUSTER}",
                 f"SlurmctldHost={host}(127.0.0.1)",
                 f"SlurmctldPort={ctld_port}",
-                *common,
+                f"AuthType=auth/munge\nAuthInfo=socket={munge_socket}",
+                "CommunicationParameters=NoCtldInAddrAny,NoInAddrAny",
                 "SlurmUser=root\nSlurmdUser=root",
                 f"StateSaveLocation={run / 'state'}",
                 f"SlurmdSpoolDir={run / 'spool-%n'}",
@@ -285,9 +303,7 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
                 "MpiDefault=none\nReturnToService=2",
                 "SchedulerType=sched/backfill",
                 "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core",
-                "AccountingStorageType=accounting_storage/slurmdbd",
-                f"AccountingStorageHost=127.0.0.1\nAccountingStoragePort={dbd_port}",
-                f"AccountingStoragePass={munge_socket}",
+                *storage,
                 "JobAcctGatherType=jobacct_gather/none",
                 "JobCompType=jobcomp/none",
                 "KillWait=5\nMinJobAge=10",
@@ -300,11 +316,12 @@ def _bring_up(run: Path, daemons: Daemons, nodes: int) -> Cluster:
     )
     (run / "state").mkdir()
     env = {**os.environ, "SLURM_CONF": str(conf)}
-    daemons.start("slurmdbd", ["slurmdbd", "-D"], env=env)
-    wait_for("slurmdbd", lambda: _answers(["sacctmgr", "-n", "list", "cluster"], env), daemons)
-    subprocess.run(
-        ["sacctmgr", "-i", "add", "cluster", CLUSTER], env=env, check=True, capture_output=True
-    )
+    if accounting:
+        daemons.start("slurmdbd", ["slurmdbd", "-D"], env=env)
+        listed = ["sacctmgr", "-n", "list", "cluster"]
+        wait_for("slurmdbd", lambda: _answers(listed, env), daemons)
+        add = ["sacctmgr", "-i", "add", "cluster", CLUSTER]
+        subprocess.run(add, env=env, check=True, capture_output=True)
     daemons.start("slurmctld", ["slurmctld", "-D", "-i"], env=env)
     wait_for("slurmctld", lambda: _answers(["scontrol", "ping"], env), daemons)
     for n, name in enumerate(names):

@@ -578,11 +578,11 @@ MORE_CASES: list[Case] = [
         None,
         "tracking.uri='mysql://u@127.0.0.1:9/db' is invalid: SQLAlchemy reads it as mysql+mysqldb://, whose module MySQLdb is not installed; install it (pip install 'mysqlclient') or name an installed driver in the URI (mysql+<driver>://)",
     ),
-    (  # SQLAlchemy 2.1 reads postgresql:// as psycopg 3 (the test extras have psycopg2)
-        ("tracking.uri=postgresql://u@127.0.0.1:9/db",),
+    (  # psycopg 3 (what SQLAlchemy 2.1 reads postgresql:// as; the test extras have psycopg2)
+        ("tracking.uri=postgresql+psycopg://u@127.0.0.1:9/db",),
         None,
         None,
-        "tracking.uri='postgresql://u@127.0.0.1:9/db' is invalid: SQLAlchemy reads it as postgresql+psycopg://, whose module psycopg is not installed; install it (pip install 'psycopg[binary]') or name an installed driver in the URI (postgresql+<driver>://)",
+        "tracking.uri='postgresql+psycopg://u@127.0.0.1:9/db' is invalid: SQLAlchemy reads it as postgresql+psycopg://, whose module psycopg is not installed; install it (pip install 'psycopg[binary]') or name an installed driver in the URI (postgresql+<driver>://)",
     ),
     (
         ("tracking.uri=sqlite:///adir",),

@@ -17,6 +17,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from shallownet.slurm import ended as job_ended
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG, SLURM_JOB_TAG
 
 from .cli_helpers import run_cli, start_cli
@@ -202,6 +203,41 @@ def test_a_stopped_cluster_sweep_cancels_its_jobs_and_stays_as_it_ended(
     assert snapshot(truthful(server, experiment)) == snapshot(runs)  # nothing flipped
 
 
+def test_without_accounting_a_cancelled_task_stops_the_sweep_at_once(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Slurm's accounting (no slurmdbd: ``sacct`` fails), ``scancel`` of one task
+    is seen in the queue: the sweep stops within seconds, saying so, instead of waiting
+    forever for a result; the other task is cancelled; nothing RUNNING."""
+    with slurm_cluster(tmp_path, nodes=1, accounting=False) as bare:
+        monkeypatch.setenv("SLURM_CONF", bare.env["SLURM_CONF"])
+        experiment = "no-accounting"
+        proc = start_cli(
+            tmp_path, "-m", *GRID, *SLURM[:2], "train.iterations=3000000",
+            f"tracking.uri={server}", f"tracking.experiment={experiment}",
+        )  # fmt: skip
+        try:
+            wait_for(lambda: running(server, experiment) == 12, 180, "12 runs RUNNING")
+            jobs = sorted(
+                {run.data.tags[SLURM_JOB_TAG] for run in children_of(server, experiment)}
+            )
+            bare.run("scancel", jobs[0])
+            cancelled = time.monotonic()
+            _, err = proc.communicate(timeout=300)
+            took = time.monotonic() - cancelled
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+        assert bare.queued() == []
+    assert proc.returncode == 1, err
+    assert took < 60  # the queue's every second, the result file's 10 s, the others' end
+    said = f"Slurm job {jobs[0]} ended (no longer queued; sacct cannot say how) without its result"
+    assert said in err
+    runs = truthful(server, experiment)
+    assert {run.info.status for run in runs} == {"FAILED", "KILLED"}  # the parent FAILED
+
+
 def test_runs_of_a_killed_sweep_are_ended_from_any_host_by_their_slurm_job(
     slurm: Cluster, server: str, tmp_path: Path
 ) -> None:
@@ -229,6 +265,7 @@ def test_runs_of_a_killed_sweep_are_ended_from_any_host_by_their_slurm_job(
     for pid in {int(run.data.tags[PROCESS_TAG].partition(":")[0]) for run in children}:
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not set(slurm.queued()) & set(jobs), 120, "the jobs to leave the queue")
+    wait_for(lambda: all(job_ended(s) for job, s in slurm.jobs() if job in jobs), 60, "sacct")
     assert running(server, experiment) == 12  # what they leave, until the next command
     client = MlflowClient(server)
     other = client.get_experiment_by_name(experiment)

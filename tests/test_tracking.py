@@ -399,11 +399,13 @@ def test_group_names_are_told_apart_in_mlflows_run_list() -> None:
     put in another order, shortened, or the sweep split into one view per value of its
     first key, so that they differ within them (the browser test measures what is shown)."""
 
-    def layout(values: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[str]]:
+    def layout(
+        values: Mapping[str, tuple[str, ...]], **given: bool
+    ) -> tuple[tuple[str, ...], list[str]]:
         records = [
             dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
         ]
-        group = view.grouping(list(values), records)
+        group = view.grouping(list(values), records, **given)
         return group.split, [group.label(record) for record in records]
 
     main = {"data": ("flower", "many_features"), "init": ("zeros", "small", "large")}
@@ -429,6 +431,13 @@ def test_group_names_are_told_apart_in_mlflows_run_list() -> None:
     assert layout(depth)[1][:3] == ["sigm·standard", "sigm·xavier", "sigm·he"]
     scales = {"init.scale": ("0.01", "0.1", "1.0", "10.0"), "activation": ("sigmoid", "tanh")}
     assert layout(scales)[1][:2] == ["0.01·sigmoid", "0.01·tanh"]  # numbers stay whole
+    # without saved views the tag alone groups: one view; a search's first trials are not
+    # all its values: whole values, one view
+    assert layout(main, split=False)[0] == ()
+    assert layout(symmetry, complete=False) == (
+        (),
+        [f"{i}·{a}" for i in symmetry["init"] for a in symmetry["activation"]],
+    )
     fan_in = {"data.n_features": ("2", "10", "50", "200"), "init": ("small", "xavier", "large")}
     assert layout(fan_in) == (
         (),

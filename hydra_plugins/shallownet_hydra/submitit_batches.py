@@ -27,6 +27,7 @@ from .workers import blas_threads, execute_payload
 POLL_SECONDS = 1.0  # how often Slurm's queue is read while the sweep waits
 RESULT_SECONDS = 10.0  # how long a job out of the queue has to show its result file
 STOP_SECONDS = 90  # the longest the sweep waits for cancelled jobs to end (KillWait: 30 s)
+BLIND_SECONDS = 600  # the longest the sweep waits on a queue it cannot read
 
 
 class SubmititBatches(BatchedLauncher):
@@ -80,9 +81,18 @@ def slurm_results(jobs: Sequence[Any]) -> List[bytes]:  # noqa: UP006
 
     results: Dict[str, bytes] = {}  # noqa: UP006
     gone: Dict[str, float] = {}  # noqa: UP006  (when a job was first seen out of the queue)
+    answered = time.monotonic()  # when squeue last answered
     while len(results) < len(jobs):
         waiting = [job for job in jobs if job.job_id not in results]
         queued = slurm.queued(job.job_id for job in waiting)
+        if queued is not None:
+            answered = time.monotonic()
+        elif time.monotonic() - answered > BLIND_SECONDS:
+            msg = (
+                f"Slurm's queue cannot be read: squeue has failed for {BLIND_SECONDS // 60} "
+                "min; is slurmctld up? (scontrol ping)"
+            )
+            raise SlurmJobEnded(waiting[0].job_id, blind=msg)
         for job in waiting:
             if job.paths.result_pickle.exists():
                 results[job.job_id] = job.result()  # its own error, if it raised one
@@ -95,11 +105,15 @@ def slurm_results(jobs: Sequence[Any]) -> List[bytes]:  # noqa: UP006
 
 
 class SlurmJobEnded(RuntimeError):
-    """A Slurm job of the sweep left the queue without a result."""
+    """A Slurm job of the sweep left the queue without a result (or the queue cannot be
+    read: ``blind`` says why)."""
 
-    def __init__(self, job: str, log: str) -> None:
+    def __init__(self, job: str, log: str = "", blind: str = "") -> None:
         from shallownet import slurm
 
+        if blind:
+            super().__init__(f"the sweep cannot see Slurm job {job} end: {blind}")
+            return
         state = (slurm.states([job]) or {}).get(job, "no longer queued; sacct cannot say how")
         super().__init__(f"Slurm job {job} ended ({state}) without its result; its log: {log}")
 

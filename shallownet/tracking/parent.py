@@ -203,7 +203,8 @@ def parent_run(
         tags[SEARCH_TAG] = search
     run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, planned)
     records = [job.settings.record for job in jobs]
-    group = view.grouping(group_keys, records)
+    views = served(tracking.uri) or view.supported()
+    group = view.grouping(group_keys, records, split=views, complete=planned)
     parts = view.views(group, records)
 
     def page(port: int) -> list[str]:  # until the view is saved

@@ -132,11 +132,19 @@ class Grouping:
         return {key: text(record[key]) for key in self.split}
 
 
-def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Grouping:
-    """Group by ``keys`` (split into views, ordered and shortened so that the names are
+def grouping(
+    keys: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    split: bool = True,
+    complete: bool = True,
+) -> Grouping:
+    """Group by ``keys`` (ordered, shortened or split into views so that the names are
     told apart in MLflow's run list), under the tag name that gives the most groups a
-    colour of their own (all of them, unless there are more groups than MLflow has)."""
-    laid = _layout(tuple(keys), records)
+    colour of their own (all of them, unless there are more groups than MLflow has).
+    Without ``split`` (the UI gets no saved view: the tag alone groups the runs), in one
+    view; where the records are not ``complete`` (a search's first trials: later ones
+    bring values not seen yet), in one view and with whole values."""
+    laid = _layout(tuple(keys), records, split and complete, complete)
     name = " x ".join(laid.keys) or "sweep"
     candidates = [replace(laid, tag=form.format(name)) for form in GROUP_TAG_FORMS]
     labels = {laid.label(record) for record in records}
@@ -147,21 +155,23 @@ def grouping(keys: Sequence[str], records: Sequence[Mapping[str, Any]]) -> Group
     return max(candidates, key=lambda group: (colours(group), -candidates.index(group)))
 
 
-def _layout(keys: tuple[str, ...], records: Sequence[Mapping[str, Any]]) -> Grouping:
+def _layout(
+    keys: tuple[str, ...], records: Sequence[Mapping[str, Any]], split: bool, shorten: bool
+) -> Grouping:
     """The fewest first keys to split the views by, then whole values before short ones,
     then the order of the other keys, under which every view's group names differ in their
     first :data:`VISIBLE` characters (the sweep's order first; the sweep's order, unsplit
     and whole, where nothing does)."""
-    for n in range(len(keys)):
-        split = keys[:n]
-        views = {tuple(text(record[key]) for key in split) for record in records}
+    for n in range(len(keys) if split else 1):
+        first = keys[:n]
+        views = {tuple(text(record[key]) for key in first) for record in records}
         if len(views) > MOST_VIEWS or any("'" in value for view in views for value in view):
             break
         orders = list(itertools.permutations(keys[n:])) if len(keys) - n <= 4 else [keys[n:]]
-        for shorten in (False, True):
+        for short_values in (False, True) if shorten else (False,):
             for order in orders:
-                short = _abbreviated(order[:-1], records) if shorten else {}
-                group = Grouping(order, "", split, short)
+                short = _abbreviated(order[:-1], records) if short_values else {}
+                group = Grouping(order, "", first, short)
                 if _told_apart(group, records):
                     return group
     return Grouping(keys, "")
