@@ -12,6 +12,7 @@ Data sets are plugins too: ``sn.datasets.register("name", fn)`` where
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,7 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
     if not path.is_file():
         msg = f"CSV file {str(path)!r} does not exist"
         raise ValueError(msg)
-    frame = pd.read_csv(path)
+    frame = _read_table(path)
     if label not in frame.columns:
         msg = (
             f"CSV file {str(path)!r} has no label column {label!r}; "
@@ -262,6 +263,47 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
         )
         raise ValueError(msg)
     return _columns(frame[features].to_numpy(dtype=np.float64), y)
+
+
+def _read_table(path: Path) -> Any:
+    """A CSV file as a pandas frame of one column per header name, refused in a line of
+    our own where pandas would guess: rows longer than the header (pandas would take the
+    first values as an index and shift every column), a column without a name (an index
+    ``to_csv`` wrote: it would become a feature), ragged rows, no text, not UTF-8."""
+    import pandas as pd
+
+    where = f"CSV file {str(path)!r}"
+    try:
+        with warnings.catch_warnings():  # a row longer than the header: refused, not cut
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, index_col=False)
+    except pd.errors.ParserWarning:
+        msg = (
+            f"{where}: its rows have more values than its header has names; give every "
+            "column a name (or remove the extra values)"
+        )
+        raise ValueError(msg) from None
+    except pd.errors.EmptyDataError:
+        msg = f"{where} is empty; write a header (the features, then 'label') and one row each"
+        raise ValueError(msg) from None
+    except pd.errors.ParserError as exc:
+        said = str(exc).strip().rstrip(".").removeprefix("Error tokenizing data. C error: ")
+        msg = f"{where} is not a table: {said}; give every row one value per column"
+        raise ValueError(msg) from None
+    except UnicodeDecodeError as exc:
+        msg = (
+            f"{where} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        )
+        raise ValueError(msg) from None
+    unnamed = [n for n, c in enumerate(frame.columns, 1) if str(c).startswith("Unnamed: ")]
+    if unnamed:
+        msg = (
+            f"{where}: column {unnamed[0]} has no name (an index written by pandas' to_csv? "
+            "it would be taken for a feature); name it, or write the file with index=False"
+        )
+        raise ValueError(msg)
+    return frame
 
 
 def split(

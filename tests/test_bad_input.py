@@ -758,6 +758,18 @@ MORE_CASES: list[Case] = [
         _csv("label\n1\n0\n"),
         "data: CSV file '{tmp}/data.csv' has no feature columns besides 'label'",
     ),
+    (  # one extra value per row: pandas would shift the columns
+        ("data=csv", "data.path=data.csv"),
+        None,
+        _csv("a,b,label\n1,2,0,9\n3,4,1,9\n"),
+        "data: CSV file '{tmp}/data.csv': its rows have more values than its header has names; give every column a name (or remove the extra values)",
+    ),
+    (  # pandas' index column would become a feature
+        ("data=csv", "data.path=data.csv"),
+        None,
+        _csv(",a,label\n0,1,0\n1,2,1\n"),
+        "data: CSV file '{tmp}/data.csv': column 1 has no name (an index written by pandas' to_csv? it would be taken for a feature); name it, or write the file with index=False",
+    ),
     (
         ("data=csv", "data.path=adir"),
         None,

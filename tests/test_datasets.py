@@ -134,12 +134,26 @@ def test_csv_roundtrip(tmp_path: Path) -> None:
         ("x1,label\n1,0\n2,2\n3,1\n", r": label column 'label' must hold 0 and 1 only, found 2$"),
         ("x1,label\n1,0\n,1\n", r": column 'x1' has a missing value on line 3$"),
         ("label\n1\n0\n", r"has no feature columns besides 'label'$"),
+        # one value more per row than names: pandas would make the first an index and
+        # shift every column (a=2, b=0, label=9 here)
+        ("a,b,label\n1,2,0,9\n3,4,1,9\n", r": its rows have more values than its header"),
+        # pandas' to_csv with its index: the unnamed column would become a feature
+        (",a,label\n0,1,0\n1,2,1\n", r": column 1 has no name \(an index written by pandas"),
+        ("a,label\n1,0\n2,1,5\n", r" is not a table: Expected 2 fields in line 3, saw 3; "),
+        ("", r" is empty; write a header"),
     ],
 )
 def test_csv_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "data.csv"
     path.write_text(text)
     with pytest.raises(ValueError, match=f"^CSV file '{path}'.*{message}"):
+        sn.datasets.from_csv(path)
+
+
+def test_a_csv_not_in_utf8_is_refused_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes("caf\u00e9,label\n1,0\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"is not UTF-8 text \(byte 0xe9 at offset 3\); save it"):
         sn.datasets.from_csv(path)
 
 
