@@ -1,11 +1,15 @@
-"""Signals that stop a command: SIGTERM and SIGHUP are handled as Ctrl-C is.
+"""Signals that stop a command: Ctrl-C (SIGINT), SIGTERM and SIGHUP.
 
 Each raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread,
 so the same code ends every run KILLED with the reason and the command exits
 with the shell's code for the signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
-After the first SIGTERM or SIGHUP, further ones are ignored so that the
+After the first, further ones are ignored (a second Ctrl-C too) so that the
 runs can be ended; ``kill -9`` still stops the process at once (its runs are
 then ended by the next command on the store: see ``tracking.owner``).
+
+A ``KeyboardInterrupt`` that is not an :class:`Interrupted`, or a ``SystemExit``,
+raised inside plugin code is no signal: :func:`plugin_faults` makes it a
+:class:`PluginExit`, a fault of that plugin's jobs alone.
 
 An exception raised by a signal handler is lost when the signal arrives while
 Python runs a destructor or a weakref callback, so the signal is also kept:
@@ -23,7 +27,7 @@ from types import FrameType
 from . import slurm
 from .train import Callback, TrainState
 
-HANDLED = (signal.SIGTERM, signal.SIGHUP)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # In a Slurm job, also the warning Slurm sends before the job's time limit (submitit asks
 # for SIGUSR2, 90 s before): the runs end KILLED saying so, not as a fault of training
 TIME_LIMIT = signal.SIGUSR2
@@ -81,6 +85,27 @@ def installed() -> Iterator[None]:
             for sig, handler in before.items():
                 signal.signal(sig, handler)
         _pending = None
+
+
+class PluginExit(RuntimeError):
+    """Plugin code raised ``SystemExit`` or a ``KeyboardInterrupt`` no signal caused."""
+
+
+@contextmanager
+def plugin_faults() -> Iterator[None]:
+    """Run plugin code (a data set, an initializer, an activation, a plugin module):
+    ``sys.exit()`` or ``raise KeyboardInterrupt`` in it is that code's fault
+    (:class:`PluginExit`), not the command's end; a real signal stays a signal."""
+    try:
+        yield
+    except SystemExit as exc:
+        msg = f"plugin code raised SystemExit({exc.code!r})"
+        raise PluginExit(msg) from exc
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or _pending is not None:
+            raise
+        msg = "plugin code raised KeyboardInterrupt (no signal was received)"
+        raise PluginExit(msg) from exc
 
 
 def check() -> None:

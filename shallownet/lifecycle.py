@@ -136,25 +136,28 @@ def _train(jobs: Sequence[Job], tracked: Sequence[TrackedRun | None]) -> list[En
     if not jobs:
         return []
     try:
-        data = load_data(jobs[0].settings)
+        with interrupts.plugin_faults():
+            data = load_data(jobs[0].settings)
     except Exception as exc:
         return [exc] * len(jobs)
     outcomes: dict[int, Ended] = {}
     nets: dict[int, Network] = {}
     for k, job in enumerate(jobs):
         try:
-            nets[k] = build_network(job.settings, n_x=data.X.shape[0])
+            with interrupts.plugin_faults():
+                nets[k] = build_network(job.settings, n_x=data.X.shape[0])
         except Exception as exc:
             outcomes[k] = exc
     members = list(nets)
     try:
         if members:
-            results = _train_together(
-                [jobs[k] for k in members],
-                list(nets.values()),
-                data,
-                [tracked[k] for k in members],
-            )
+            with interrupts.plugin_faults():
+                results = _train_together(
+                    [jobs[k] for k in members],
+                    list(nets.values()),
+                    data,
+                    [tracked[k] for k in members],
+                )
             outcomes.update(zip(members, results, strict=True))
     except Exception as exc:
         if len(members) == 1:

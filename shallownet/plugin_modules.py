@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .interrupts import plugin_faults
 from .registry import registering_by_import
 
 ENV_VAR = "SHALLOWNET_PLUGINS"
@@ -63,7 +64,8 @@ def _import_file(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with plugin_faults():
+            spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
         raise _broken(str(path), exc) from exc
@@ -100,7 +102,8 @@ def _import_entry(entry: str) -> ModuleType:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module(entry)
+        with plugin_faults():
+            return importlib.import_module(entry)
     except ModuleNotFoundError as exc:
         if exc.name is not None and entry.startswith(exc.name):
             msg = (

@@ -50,3 +50,25 @@ def nan_features(n_samples: int = 20, seed: int = 1) -> Any:
     X = np.random.default_rng(seed).standard_normal((2, n_samples))
     X[1, 3] = np.nan
     return X, (X[:1] > 0).astype(float)
+
+
+@sn.initializers.register("quitter")
+def quitter(shape: tuple[int, int], rng: np.random.Generator) -> Any:
+    """Passes the contract check, then calls sys.exit(0) while a network of 7 hidden units
+    is built: that job's fault, not the end of the command."""
+    if shape == (7, 2):
+        raise SystemExit(0)
+    return rng.standard_normal(shape) * 0.01
+
+
+def _impatient(z: Any) -> Any:
+    # fine on the contract check's |z| <= 4, raises KeyboardInterrupt (no signal) in training
+    if np.max(np.abs(z)) > 5.0:
+        raise KeyboardInterrupt
+    return np.tanh(z)
+
+
+sn.activations.register(
+    "impatient",
+    sn.Activation(forward=_impatient, derivative=lambda z, a: 1 - a**2),
+)

@@ -23,7 +23,7 @@ from mlflow.entities import Run
 from shallownet.report import load_sweep
 from shallownet.tracking.mlflow_internals import schema_revisions
 
-from .cli_helpers import REPO, run_cli, start_cli
+from .cli_helpers import REPO, run_cli, start_cli, written
 from .servers import mlflow_server
 from .store_helpers import experiment_runs, parents_and_children, store_schema
 
@@ -188,6 +188,25 @@ def test_a_signal_to_the_sweep_alone_kills_its_runs_and_stops_its_workers(
         resume_completes(tmp_path, uri, parent.info.run_id, SLOW)
 
 
+@pytest.mark.parametrize("gap", [0.1, 0.02])
+def test_two_ctrl_cs_in_a_row_leave_nothing_running(gap: float, tmp_path: Path) -> None:
+    """The second Ctrl-C (to the whole group, as a terminal sends it) is ignored while
+    the first one's runs are ended: exit 130, every run ended, the parent KILLED."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *SLOW) as proc:
+        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(gap)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 130, stderr
+        wait_for(lambda: group_gone(proc.pid), 60, "the workers to stop")
+    runs = assert_truthful(uri)
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["failure_reason"] == "interrupted by SIGINT"
+
+
 def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     long_sweep = sweep_of(100_000)  # a batch lasts far longer than a worker takes to notice
@@ -241,6 +260,62 @@ def test_a_plugin_that_raises_while_the_network_is_built_fails_its_jobs_alone(
         else:
             assert child.info.status == "FINISHED"
     assert_truthful(uri)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sys_exit_or_keyboard_interrupt_in_plugin_code_fails_its_jobs_alone(
+    workers: int, tmp_path: Path
+) -> None:
+    """``sys.exit(0)`` in an initializer and ``raise KeyboardInterrupt`` in an activation
+    (no signal) are those plugins' faults: their jobs FAILED with the reason, the others
+    FINISHED, the sweep goes on to its end."""
+    result = run_cli(
+        "-m",
+        "init=large,quitter",  # large: z past 5 at once, where the impatient one raises
+        "activation=tanh,impatient",
+        "seed=0",
+        "model.hidden=[7]",
+        "train.iterations=200",
+        "tracking.figures=false",
+        f"hydra.launcher.n_jobs={workers}",
+        cwd=tmp_path,
+        plugins=str(REPO / "tests" / "faulty_plugins.py"),
+    )
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    (parent,), children = parents_and_children(uri)
+    assert parent.info.status == "FINISHED"
+    outcome = {
+        (c.data.params["init"], c.data.params["activation"]): (
+            c.info.status,
+            c.data.tags.get("failure_reason"),
+        )
+        for c in children
+    }
+    exit_ = ("FAILED", "PluginExit: plugin code raised SystemExit(0)")
+    interrupt = (
+        "FAILED",
+        "PluginExit: plugin code raised KeyboardInterrupt (no signal was received)",
+    )
+    assert outcome == {
+        ("large", "tanh"): ("FINISHED", None),
+        ("quitter", "tanh"): exit_,
+        ("large", "impatient"): interrupt,
+        ("quitter", "impatient"): exit_,  # it is built first
+    }
+    assert_truthful(uri)
+
+
+def test_sys_exit_at_a_plugin_modules_import_is_refused_in_one_line(tmp_path: Path) -> None:
+    module = tmp_path / "leaving.py"
+    module.write_text("import sys\n\nsys.exit(0)\n")
+    result = run_cli("train.iterations=10", cwd=tmp_path, plugins=str(module))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"shallownet: error: SHALLOWNET_PLUGINS: plugin module {str(module)!r} failed to "
+        "import (PluginExit: plugin code raised SystemExit(0)); fix it or remove it"
+    )
+    assert written(tmp_path) == ["leaving.py"]  # nothing written
 
 
 def test_an_mlflow_server_stopped_mid_sweep(tmp_path: Path) -> None:

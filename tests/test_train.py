@@ -181,3 +181,21 @@ def test_a_count_held_by_a_killed_worker_delays_a_line_but_never_stops_it(
     assert len(said) == 1
     assert said[0].startswith("[1/2, about ")
     assert ended.get_obj().value == 1  # (its .value would wait for the lock held)
+
+
+def test_sys_exit_and_a_bare_keyboard_interrupt_in_plugin_code_are_its_faults() -> None:
+    """Inside plugin code, ``sys.exit()`` and a ``KeyboardInterrupt`` no signal raised
+    become a PluginExit (an Exception: that job fails); a signal's interrupt stays one."""
+    import signal
+    import sys
+
+    from shallownet import interrupts
+
+    exit_ = pytest.raises(interrupts.PluginExit, match=r"^plugin code raised SystemExit\(3\)$")
+    with exit_, interrupts.plugin_faults():
+        sys.exit(3)
+    bare = pytest.raises(interrupts.PluginExit, match=r"KeyboardInterrupt \(no signal")
+    with bare, interrupts.plugin_faults():
+        raise KeyboardInterrupt
+    with pytest.raises(interrupts.Interrupted), interrupts.plugin_faults():
+        raise interrupts.Interrupted(signal.SIGINT)
