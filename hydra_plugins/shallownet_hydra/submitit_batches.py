@@ -89,33 +89,34 @@ def slurm_results(jobs: Sequence[Any]) -> List[bytes]:  # noqa: UP006
             answered = time.monotonic()
         elif time.monotonic() - answered > BLIND_SECONDS:
             msg = (
-                f"Slurm's queue cannot be read: squeue has failed for {BLIND_SECONDS // 60} "
-                "min; is slurmctld up? (scontrol ping)"
+                f"the sweep cannot see Slurm job {waiting[0].job_id} end: Slurm's queue cannot "
+                f"be read (squeue has failed for {BLIND_SECONDS // 60} min); is slurmctld up? "
+                "(scontrol ping)"
             )
-            raise SlurmJobEnded(waiting[0].job_id, blind=msg)
+            raise SlurmJobEnded(msg)
         for job in waiting:
             if job.paths.result_pickle.exists():
                 results[job.job_id] = job.result()  # its own error, if it raised one
             elif queued is not None and job.job_id not in queued:
                 first = gone.setdefault(job.job_id, time.monotonic())
                 if time.monotonic() - first > RESULT_SECONDS:  # room for a shared file system
-                    raise SlurmJobEnded(job.job_id, str(job.paths.stderr))
+                    raise _without_result(job.job_id, str(job.paths.stderr))
         time.sleep(POLL_SECONDS)
     return [results[job.job_id] for job in jobs]
 
 
 class SlurmJobEnded(RuntimeError):
     """A Slurm job of the sweep left the queue without a result (or the queue cannot be
-    read: ``blind`` says why)."""
+    read, so its end cannot be seen)."""
 
-    def __init__(self, job: str, log: str = "", blind: str = "") -> None:
-        from shallownet import slurm
 
-        if blind:
-            super().__init__(f"the sweep cannot see Slurm job {job} end: {blind}")
-            return
-        state = (slurm.states([job]) or {}).get(job, "no longer queued; sacct cannot say how")
-        super().__init__(f"Slurm job {job} ended ({state}) without its result; its log: {log}")
+def _without_result(job: str, log: str) -> SlurmJobEnded:
+    """The error for a job that left the queue without its result: how it ended, as
+    Slurm's accounting says (without accounting, that it is no longer queued)."""
+    from shallownet import slurm
+
+    state = (slurm.states([job]) or {}).get(job, "no longer queued; sacct cannot say how")
+    return SlurmJobEnded(f"Slurm job {job} ended ({state}) without its result; its log: {log}")
 
 
 def stop(jobs: Sequence[Any], kind: str) -> None:
@@ -132,6 +133,8 @@ def stop(jobs: Sequence[Any], kind: str) -> None:
         return
     ids = [job.job_id for job in jobs]
     left = slurm.queued(ids)
+    if left is None:  # the queue cannot be read: cancel them all (an ended one is left alone)
+        left = set(ids)
     if not left:
         return
     log.warning(
@@ -143,7 +146,8 @@ def stop(jobs: Sequence[Any], kind: str) -> None:
     deadline = time.monotonic() + STOP_SECONDS
     while left and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        left = slurm.queued(left) or set()
+        queued = slurm.queued(left)
+        left = left if queued is None else queued  # unreadable: wait on, to the deadline
     if left:
         log.warning(
             "shallownet: Slurm job(s) %s still queued %d s after scancel; their runs are ended "
