@@ -45,14 +45,37 @@ class Interrupted(KeyboardInterrupt):
 
 
 _pending: int | None = None  # the signal received, until the process stops
+_held: int | None = None  # a signal received inside deferred(), raised as it ends
+_deferring = 0
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    global _pending
+    global _pending, _held
     _pending = signum
     for sig in (*HANDLED, TIME_LIMIT):
         signal.signal(sig, signal.SIG_IGN)  # one is enough: let the runs be ended
+    if _deferring:
+        _held = signum
+        return
     raise Interrupted(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Finish a block that must not stop halfway (a sweep's parent run ending with its
+    children's statuses): a signal arriving meanwhile is raised as the block ends."""
+    global _deferring, _held
+    _deferring += 1
+    try:
+        yield
+    except BaseException:  # the block's own error goes on (the signal stays in _pending)
+        _deferring -= 1
+        _held = None if not _deferring else _held
+        raise
+    _deferring -= 1
+    if not _deferring and _held is not None:
+        signum, _held = _held, None
+        raise Interrupted(signum)
 
 
 def install(time_limit: bool = False) -> None:
@@ -75,7 +98,7 @@ def install(time_limit: bool = False) -> None:
 def installed() -> Iterator[None]:
     """Handle SIGTERM and SIGHUP for the time of a block (a sweep called from Python, a
     notebook's kernel): the handlers the process had before come back after it."""
-    global _pending
+    global _pending, _held
     before = {sig: signal.getsignal(sig) for sig in HANDLED}
     install()
     try:
@@ -84,7 +107,7 @@ def installed() -> Iterator[None]:
         if threading.current_thread() is threading.main_thread():
             for sig, handler in before.items():
                 signal.signal(sig, handler)
-        _pending = None
+        _pending = _held = None
 
 
 class PluginExit(RuntimeError):

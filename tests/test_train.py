@@ -199,3 +199,25 @@ def test_sys_exit_and_a_bare_keyboard_interrupt_in_plugin_code_are_its_faults() 
         raise KeyboardInterrupt
     with pytest.raises(interrupts.Interrupted), interrupts.plugin_faults():
         raise interrupts.Interrupted(signal.SIGINT)
+
+
+def test_a_signal_while_a_sweeps_parent_run_ends_is_raised_once_it_has_ended() -> None:
+    """Inside ``deferred()`` (the parent run ending with its children's statuses) a SIGTERM
+    does not stop the block halfway: it is raised as the block ends."""
+    import os
+    import signal
+
+    from shallownet import interrupts
+
+    done = []
+
+    def end_parent() -> None:
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, in this thread
+            done.append("counts recorded")
+            done.append("parent ended")
+
+    with interrupts.installed(), pytest.raises(interrupts.Interrupted, match="SIGTERM"):
+        end_parent()
+    assert done == ["counts recorded", "parent ended"]
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # put back as it was

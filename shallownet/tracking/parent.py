@@ -228,27 +228,28 @@ def parent_run(
         reason = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        counts: Counter[str] | None = None
-        found: list[str] = []  # what the report says to print
-        try:
-            attach = None
-            if report is not None and status != "KILLED":
-                uri, experiment = tracking.uri, tracking.experiment
+        with interrupts.deferred():  # a signal now is raised once the parent has ended
+            counts: Counter[str] | None = None
+            found: list[str] = []  # what the report says to print
+            try:
+                attach = None
+                if report is not None and status != "KILLED":
+                    uri, experiment = tracking.uri, tracking.experiment
 
-                def attach() -> None:
-                    log.info("shallownet: writing the sweep's report (tables, figures) ...")
-                    if (line := report(uri, experiment, run_id, tracking.figures)) is not None:
-                        found.append(line)
+                    def attach() -> None:
+                        log.info("shallownet: writing the sweep's report (tables, figures) ...")
+                        if (line := report(uri, experiment, run_id, tracking.figures)) is not None:
+                            found.append(line)
 
-            counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
-        except Exception as exc:  # the store broke (full disk, server gone)
-            _cannot_end(tracking, exc, stopping=status != "FINISHED")
-        if counts is not None:
-            lines = _summary(tracking, run_id, status, counts, links, group, parts)
-            lines[1:1] = [_aligned(line) for line in found]
-            print("\n" + "\n".join(lines), flush=True)
-            if parent is not None:
-                parent.status, parent.summary = status, lines
+                counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
+            except Exception as exc:  # the store broke (full disk, server gone)
+                _cannot_end(tracking, exc, stopping=status != "FINISHED")
+            if counts is not None:
+                lines = _summary(tracking, run_id, status, counts, links, group, parts)
+                lines[1:1] = [_aligned(line) for line in found]
+                print("\n" + "\n".join(lines), flush=True)
+                if parent is not None:
+                    parent.status, parent.summary = status, lines
 
 
 def _aligned(line: str) -> str:
