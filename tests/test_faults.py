@@ -231,21 +231,26 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     resume_completes(tmp_path, uri, parent.info.run_id, long_sweep)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_plugin_that_raises_while_the_network_is_built_fails_its_jobs_alone(
-    workers: int, tmp_path: Path
-) -> None:
-    result = run_cli(
+def faulty_sweep(folder: Path, workers: int, *axes: str) -> subprocess.CompletedProcess[str]:
+    """A sweep over ``axes`` of 7-unit networks, with the plugins that break
+    (tests/faulty_plugins.py), in ``workers`` processes."""
+    return run_cli(
         "-m",
-        "init=small,fragile",
-        "seed=0,1",
+        *axes,
         "model.hidden=[7]",
         "train.iterations=200",
         "tracking.figures=false",
         f"hydra.launcher.n_jobs={workers}",
-        cwd=tmp_path,
+        cwd=folder,
         plugins=str(REPO / "tests" / "faulty_plugins.py"),
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_plugin_that_raises_while_the_network_is_built_fails_its_jobs_alone(
+    workers: int, tmp_path: Path
+) -> None:
+    result = faulty_sweep(tmp_path, workers, "init=small,fragile", "seed=0,1")
     assert result.returncode == 0, result.stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     _, children = parents_and_children(uri)
@@ -269,18 +274,8 @@ def test_sys_exit_or_keyboard_interrupt_in_plugin_code_fails_its_jobs_alone(
     """``sys.exit(0)`` in an initializer and ``raise KeyboardInterrupt`` in an activation
     (no signal) are those plugins' faults: their jobs FAILED with the reason, the others
     FINISHED, the sweep goes on to its end."""
-    result = run_cli(
-        "-m",
-        "init=large,quitter",  # large: z past 5 at once, where the impatient one raises
-        "activation=tanh,impatient",
-        "seed=0",
-        "model.hidden=[7]",
-        "train.iterations=200",
-        "tracking.figures=false",
-        f"hydra.launcher.n_jobs={workers}",
-        cwd=tmp_path,
-        plugins=str(REPO / "tests" / "faulty_plugins.py"),
-    )
+    # large: z past 5 at once, where the impatient activation raises
+    result = faulty_sweep(tmp_path, workers, "init=large,quitter", "activation=tanh,impatient")
     assert result.returncode == 0, result.stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     (parent,), children = parents_and_children(uri)
