@@ -164,6 +164,16 @@ def reason(exc: KeyboardInterrupt) -> str:
     return said
 
 
+def ends_its_runs(in_sweep: bool) -> bool:
+    """Whether this process ends its open runs KILLED when interrupted. A sweep's worker
+    does not: the sweep's parent run ends its children still RUNNING, one writer (where
+    every worker at once would contend for SQLite), with the sweep's reason (a worker
+    only knows the SIGTERM the sweep sent it). A single run's process does, and so does
+    a Slurm job (Slurm may have stopped it alone: the sweep's reason would not say why),
+    into a server that takes concurrent writers."""
+    return not in_sweep or slurm.this_job() is not None
+
+
 def exit_code(exc: KeyboardInterrupt) -> int:
     """The shell's exit code for a process stopped by this signal (128 + its number)."""
     return 128 + signal_of(exc)

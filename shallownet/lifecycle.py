@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from . import interrupts, progress, slurm
+from . import interrupts, progress
 from .config import store_configs
 from .errors import RunFailed
 from .job import Job
@@ -75,13 +75,9 @@ def run(jobs: Sequence[Job]) -> list[float]:
             interrupts.check()
             costs[k] = _record(jobs[k], run_, outcome)
     except BaseException as exc:  # an interrupt, or a store that broke: no run stays RUNNING
-        # A sweep's parent run, in the launching process, ends its children still RUNNING
-        # as KILLED: one writer, where every worker at once contends for SQLite. A Slurm
-        # job ends its own (Slurm stopped it, maybe alone: the sweep's reason would not
-        # say why), into a server that takes concurrent writers.
         in_sweep = bool(jobs) and jobs[0].parent_run_id is not None
-        if isinstance(exc, KeyboardInterrupt) and in_sweep and slurm.this_job() is None:
-            raise
+        if isinstance(exc, KeyboardInterrupt) and not interrupts.ends_its_runs(in_sweep):
+            raise  # the sweep's parent run ends them
         _end_open_runs(tracked, exc)
         raise
     return [costs[k] for k in range(len(jobs))]

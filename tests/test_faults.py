@@ -81,9 +81,20 @@ def children_by_status(uri: str) -> Counter[str]:
 
 
 def under_way(uri: str) -> bool:
-    """Some runs FINISHED and others RUNNING: the moment to stop a sweep."""
-    counts = children_by_status(uri)
-    return counts["FINISHED"] >= 2 and counts["RUNNING"] >= 1
+    """Two runs FINISHED and one RUNNING that started after a run ended: the moment to
+    stop a sweep. That run's batch has just begun its training, so it is still training
+    when the stop arrives; a run RUNNING as the first batches end may be recorded a few
+    milliseconds later, before a worker could notice (this made kill -9's test flaky)."""
+    if not Path(uri.removeprefix("sqlite:///")).is_file():
+        return False
+    try:
+        _, children = parents_and_children(uri)
+    except AssertionError:  # no experiment yet
+        return False
+    ends = [r.info.end_time for r in children if r.info.status == "FINISHED"]
+    if len(ends) < 2:
+        return False
+    return any(r.info.status == "RUNNING" and r.info.start_time > min(ends) for r in children)
 
 
 @contextlib.contextmanager

@@ -218,7 +218,8 @@ class TrackedRun:
             self.fail(f"recording its params failed: {type(exc).__name__}: {exc}")
             raise
         except KeyboardInterrupt as exc:
-            self.kill(interrupts.reason(exc))
+            if interrupts.ends_its_runs(tracking.parent_run_id is not None):
+                self.kill(interrupts.reason(exc))
             raise
 
     def restart_metrics(self) -> MlflowMetrics:
