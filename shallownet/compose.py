@@ -213,5 +213,4 @@ def compose_jobs(
                 config=task,
             )
         )
-    check_sweep(found, launch / str(composer.master.hydra.sweep.dir))
-    return found
+    return check_sweep(found, launch / str(composer.master.hydra.sweep.dir))

@@ -61,20 +61,39 @@ def symmetry_of(params: Mapping[str, Array], layers: int, rtol: float = 1e-6) ->
     out: Metrics = {}
     for l in range(1, layers):
         U = hidden_units(params, l)
-        D = np.linalg.norm(U[..., :, None, :] - U[..., None, :, :], axis=-1)  # (..., n, n)
-        max_dist = D.max(axis=(-2, -1))
         mean_norm = np.linalg.norm(U, axis=-1).mean(axis=-1)
+        max_dist, duplicate = _pairs(U, rtol * mean_norm + 1e-300)
         safe_norm = np.where(mean_norm > 0, mean_norm, 1.0)
         rel_spread = np.where(mean_norm > 0, max_dist / safe_norm, 0.0)
-        tol = rtol * mean_norm[..., None, None] + 1e-300
-        # A unit is a duplicate if some earlier unit (k < j) is within tol of it.
-        duplicate = np.tril(D <= tol, k=-1).any(axis=-1)
         distinct = U.shape[-2] - duplicate.sum(axis=-1)
         s = layer_suffix(l)
         out[f"sym_max_pair_dist{s}"] = _scalar(max_dist)
         out[f"sym_rel_spread{s}"] = _scalar(rel_spread)
         out[f"distinct_units{s}"] = _scalar(distinct)
     return out
+
+
+# Pairs of units are compared a block of units at a time: every pair's difference at once
+# takes n² (n_prev + 1 + n_next) numbers per network (2 GiB for 8,000 units), a block at
+# most this many (8 MiB in float64)
+PAIR_BLOCK = 2**20
+
+
+def _pairs(U: Array, tol: Array) -> tuple[Array, Array]:
+    """The largest distance ‖u_j − u_k‖ between two units (per network of a stack), and
+    which units are duplicates: within ``tol`` of an earlier unit (k < j)."""
+    n, d = U.shape[-2], U.shape[-1]
+    rows = max(1, PAIR_BLOCK // (int(np.prod(U.shape[:-2])) * n * d))
+    max_dist = np.zeros(U.shape[:-2], dtype=U.dtype)
+    duplicate = np.zeros(U.shape[:-1], dtype=bool)
+    for start in range(0, n, rows):
+        block = U[..., start : start + rows, :]
+        D = np.linalg.norm(block[..., :, None, :] - U[..., None, :, :], axis=-1)  # (..., r, n)
+        max_dist = np.maximum(max_dist, D.max(axis=(-2, -1)))
+        earlier = np.arange(n) < np.arange(start, start + block.shape[-2])[:, None]
+        close = (D <= tol[..., None, None]) & earlier
+        duplicate[..., start : start + block.shape[-2]] = close.any(axis=-1)
+    return max_dist, duplicate
 
 
 def saturation_of(Z: Sequence[Array], A: Sequence[Array], g: Activation) -> Metrics:

@@ -34,6 +34,14 @@ class Job:
     output_dir: str
     launch_dir: str
     config: dict[str, Any]  # the resolved config, recorded with the run (config.yaml)
+    # bytes one network of the job needs while it trains, and those its batch needs once
+    # (its data), as validation estimated them (0 where it did not): the batched
+    # launcher sizes batches by them
+    network_memory: int = 0
+    batch_memory: int = 0
+
+    def with_memory(self, network: int, batch: int) -> Job:
+        return replace(self, network_memory=network, batch_memory=batch)
 
     def config_yaml(self) -> str:
         """``config.yaml``: the job's resolved config."""

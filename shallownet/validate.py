@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import settings
+from .diagnostics import PAIR_BLOCK
 from .errors import ConfigError
 from .job import Job
 from .messages import abort_on_user_error
@@ -103,13 +104,17 @@ def validate(
     return result
 
 
-def check(jobs: Sequence[Settings]) -> None:
+def check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
     """Everything about these jobs that can fail before training, checked now, each
     distinct configuration once: the plugins, the data (with its test split) and
-    whether a network of this size fits in this machine's memory."""
+    whether a network of this size fits in the memory this process has. Returns, for
+    each job, the bytes one of its networks needs while it trains and those its batch
+    needs once (:func:`memory_needed`, :func:`batch_memory`), for sizing batches."""
     check_plugins(jobs)
     loaded: dict[str, Data] = {}
-    sized: set[tuple[str, tuple[int, ...], str]] = set()
+    sized: dict[tuple[str, ...], tuple[int, int]] = {}
+    have = memory_room()
+    needs = []
     for job in jobs:
         key = data_key(job)
         if key not in loaded:
@@ -121,21 +126,92 @@ def check(jobs: Sequence[Settings]) -> None:
             except Exception as exc:  # a data plugin that raises is broken
                 msg = f"data: plugin {job.data.name!r} raised {type(exc).__name__}: {exc}"
                 raise ConfigError(msg) from None
-        if (key, job.hidden, job.dtype) not in sized:
-            sized.add((key, job.hidden, job.dtype))
-            _check_memory(job, loaded[key])
+        size = (key, str(job.hidden), job.dtype, str(job.iterations), str(job.diagnostics_every))
+        if size not in sized:
+            sized[size] = _check_memory(job, loaded[key], have)
+        needs.append(sized[size])
+    return needs
 
 
-def memory_needed(layers: Sequence[int], examples: int, dtype: str) -> int:
-    """Bytes one network needs while training, about: Z, A and their gradients for every
-    layer and example, and the parameters, their gradients and the initial copy."""
+# Bytes a diagnostics record keeps per metric (a dict entry and its number), and those a
+# training loop allocates whatever its size (measured with tracemalloc, after a first run)
+RECORD_BYTES = 100
+LOOP_BYTES = 2**17
+# The share of the memory left that training may plan to take: the rest is for what the
+# command loads after it is checked (MLflow, the store) and the page cache its writes
+# fill, which a cgroup's limit counts too (measured: a sweep planned to the last byte of
+# a 1,000 MiB cgroup was killed)
+USABLE = 0.8
+
+
+def memory_needed(
+    layers: Sequence[int],
+    examples: tuple[int, int],
+    dtype: str,
+    iterations: int,
+    diagnostics_every: int,
+) -> tuple[int, int]:
+    """Bytes one network needs while it trains, about, as (its arrays, its history).
+
+    Its arrays: five of (units, examples) for the training examples (Z, A, their
+    gradients, a diagnostic's) and two for the test examples (the diagnostics' forward
+    pass); the parameters four times (them, their gradients, the initial copy, an
+    update). Its history: the cost at every step and the diagnostics every
+    ``diagnostics_every`` steps. A batch adds its data and the symmetry diagnostic's
+    block of unit pairs (:func:`pairs_memory`) once. ``tests/test_memory.py`` holds the
+    sum within 2x of the peak measured while networks of many shapes train, alone and
+    stacked."""
+    itemsize = np.dtype(dtype).itemsize
+    train, test = examples
     units = sum(layers[1:])
     weights = sum(n * n_prev for n_prev, n in itertools.pairwise(layers))
-    return (4 * units * examples + 3 * (weights + units)) * np.dtype(dtype).itemsize
+    arrays = (units * (5 * train + 2 * test) + 4 * (weights + units)) * itemsize
+    metrics = 4 + len(layers) + 10 * (len(layers) - 2)
+    records = (iterations // diagnostics_every + 1) * metrics * RECORD_BYTES
+    return arrays, 8 * iterations + records
+
+
+def pairs_memory(layers: Sequence[int], dtype: str, networks: int) -> int:
+    """Bytes of the symmetry diagnostic's block of unit pairs (the differences, their
+    squares, the distances) when ``networks`` networks of these layers train together:
+    :data:`~shallownet.diagnostics.PAIR_BLOCK` numbers, or one unit's differences with
+    the others in every network where that is more, or all pairs where that is less.
+    At most ``pairs_bound(layers, dtype, networks)``."""
+    rows = [(n * (p + 1 + q), n) for p, n, q in _triples(layers)]
+    block = max((min(max(PAIR_BLOCK, networks * r), networks * r * n) for r, n in rows), default=0)
+    return 3 * block * np.dtype(dtype).itemsize
+
+
+def pairs_bound(layers: Sequence[int], dtype: str, networks: int) -> int:
+    """A bound of :func:`pairs_memory` linear in ``networks``: the block, and one unit's
+    differences with the others per network."""
+    row = max((n * (p + 1 + q) for p, n, q in _triples(layers)), default=0)
+    return 3 * (PAIR_BLOCK + networks * row) * np.dtype(dtype).itemsize
+
+
+def _triples(layers: Sequence[int]) -> Iterable[tuple[int, int, int]]:
+    """(units before, units, units after) of each hidden layer."""
+    return zip(layers, layers[1:-1], layers[2:], strict=False)
 
 
 def available_memory() -> int | None:
-    """Bytes of memory this machine can give a new process (Linux: MemAvailable)."""
+    """Bytes of memory this process can still take (see :func:`memory_room`)."""
+    room = memory_room()
+    return None if room is None else room[0]
+
+
+def memory_room() -> tuple[int, str] | None:
+    """Bytes of memory this process can still take, and what says so: the machine's
+    available memory (Linux: MemAvailable), or less where its memory cgroup (a
+    container's, a Slurm job's) sets a limit (v2: ``memory.max`` less
+    ``memory.current``; v1: ``limit_in_bytes`` less ``usage_in_bytes``)."""
+    machine, cgroup = _meminfo_available(), _cgroup_room()
+    if cgroup is not None and (machine is None or cgroup < machine):
+        return cgroup, "this process's memory cgroup (a container's or a job's limit) leaves"
+    return None if machine is None else (machine, "this machine has")
+
+
+def _meminfo_available() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -148,22 +224,102 @@ def available_memory() -> int | None:
         return None
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# (the files of a limit and of the usage) in cgroup v2 and v1's memory controller
+CGROUP_FILES = (
+    ("memory.max", "memory.current"),
+    ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+)
+
+
+def _cgroup_room(root: Path = CGROUP_ROOT) -> int | None:
+    """The least room any memory cgroup of this process leaves (from its own cgroup up
+    to the root), or None where none sets a limit."""
+    rooms = []
+    for folder in _cgroup_folders(root):
+        for limit_file, usage_file in CGROUP_FILES:
+            try:
+                limit = (folder / limit_file).read_text().strip()
+                usage = int((folder / usage_file).read_text())
+            except (OSError, ValueError):
+                continue
+            if limit.isdigit() and int(limit) < 2**60:  # "max", or v1's huge "no limit"
+                rooms.append(max(int(limit) - usage, 0))
+    return min(rooms) if rooms else None
+
+
+def _cgroup_folders(root: Path) -> list[Path]:
+    """This process's memory cgroup folders (v2's unified one, v1's memory controller's)
+    and each of their ancestors below ``root``."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    folders = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base = root
+        elif "memory" in controllers.split(","):
+            base = root / "memory"
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        while True:
+            folders.append(folder)
+            if folder == base:
+                break
+            folder = folder.parent
+    return folders
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:,.1f} GiB"
 
 
-def _check_memory(job: Settings, data: Data) -> None:
-    examples = max(data.X.shape[1], 0 if data.X_test is None else data.X_test.shape[1])
+def _data_bytes(data: Data) -> int:
+    arrays = (data.X, data.Y, data.X_test, data.Y_test)
+    return sum(a.nbytes for a in arrays if a is not None)
+
+
+def _check_memory(job: Settings, data: Data, have: tuple[int, str] | None) -> tuple[int, int]:
+    """The bytes one network of this job needs, and those its batch needs once, bounds
+    for sizing batches; ConfigError where one network alone does not fit."""
+    test = 0 if data.X_test is None else data.X_test.shape[1]
     layers = [data.X.shape[0], *job.hidden, 1]
-    need = memory_needed(layers, examples, job.dtype)
-    have = available_memory()
-    if have is not None and need > have:
+    arrays, history = memory_needed(
+        layers, (data.X.shape[1], test), job.dtype, job.iterations, job.diagnostics_every
+    )
+    once = _data_bytes(data) + LOOP_BYTES
+    need = arrays + history + once + pairs_memory(layers, job.dtype, 1)
+    if have is None or need <= USABLE * have[0]:
+        pairs = pairs_bound(layers, job.dtype, 1) - pairs_bound(layers, job.dtype, 0)
+        return arrays + history + pairs, once + pairs_bound(layers, job.dtype, 0)
+    room = f"{have[1]} {_gib(have[0])} available, of which training may take {USABLE:.0%}"
+    if history > arrays:
+        msg = (
+            f"train.iterations={job.iterations} is invalid: recording that many steps "
+            f"(the cost at every step, the diagnostics every {job.diagnostics_every}) needs "
+            f"about {_gib(need)} of memory; {room}; use fewer iterations or raise "
+            "train.diagnostics_every"
+        )
+    else:
         msg = (
             f"model.hidden={list(job.hidden)} is invalid: a network this size needs about "
-            f"{_gib(need)} of memory on {examples} examples of {layers[0]} features "
-            f"({job.dtype}); this machine has {_gib(have)} available; use fewer units"
+            f"{_gib(need)} of memory on {data.X.shape[1]} examples of {layers[0]} features "
+            f"({job.dtype}); {room}; use fewer units or examples"
         )
-        raise ConfigError(msg)
+    raise ConfigError(msg)
+
+
+def networks_per_batch(network_bytes: int, batch_bytes: int, workers: int) -> int:
+    """How many networks of ``network_bytes`` each a batch (needing ``batch_bytes`` once)
+    can train together while ``workers`` batches train at once; at least one (a network
+    that fits alone was checked by :func:`check`)."""
+    have = available_memory()
+    if have is None or network_bytes <= 0:
+        return 2**31
+    return max(1, int((USABLE * have / max(workers, 1) - batch_bytes) // network_bytes))
 
 
 def check_stores(jobs: Iterable[Settings]) -> None:
@@ -176,13 +332,15 @@ def check_stores(jobs: Iterable[Settings]) -> None:
             check_reachable(uri, experiment)
 
 
-def check_sweep(jobs: Sequence[Job], sweep_dir: Path) -> None:
-    """Everything a sweep's jobs can be refused for, before the sweep writes anything."""
-    check([job.settings for job in jobs])
+def check_sweep(jobs: Sequence[Job], sweep_dir: Path) -> list[Job]:
+    """Everything a sweep's jobs can be refused for, before the sweep writes anything;
+    the jobs with the memory they need (for the launcher to size its batches)."""
+    needs = check([job.settings for job in jobs])
     check_writable("hydra.sweep.dir", sweep_dir)
     for job in jobs:
         check_path_lengths("hydra.sweep.subdir", Path(job.output_dir), sweep_dir)
     check_stores(job.settings for job in jobs)
+    return [job.with_memory(*need) for job, need in zip(jobs, needs, strict=True)]
 
 
 def job_from_hydra(cfg: DictConfig, hydra_cfg: Any, checked: bool) -> Job:

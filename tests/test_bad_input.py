@@ -624,13 +624,19 @@ MORE_CASES: list[Case] = [
         ("model.hidden=[100000000]",),
         None,
         None,
-        "model.hidden=[100000000] is invalid: a network this size needs about 1,201.0 GiB of memory on 400 examples of 2 features (float64); this machine has ...",
+        "model.hidden=[100000000] is invalid: a network this size needs about 1,511.0 GiB of memory on 400 examples of 2 features (float64); this machine has ...",
     ),
     (
         ("-m", "model.hidden=[4],[50000,50000]"),
         None,
         None,
-        "model.hidden=[50000, 50000] is invalid: a network this size needs about 57.1 GiB of memory on 400 examples of 2 features (float64); this machine has ...",
+        "model.hidden=[50000, 50000] is invalid: a network this size needs about 131.9 GiB of memory on 400 examples of 2 features (float64); this machine has ...",
+    ),
+    (
+        ("train.iterations=1000000000000",),
+        None,
+        None,
+        "train.iterations=1000000000000 is invalid: recording that many steps (the cost at every step, the diagnostics every 10) needs about 165,775.4 GiB of memory; this machine has ...",
     ),
     (
         ("-m", "seed=0,1", "hydra.launcher.max_batch=0"),

@@ -68,11 +68,16 @@ def rules() -> Dict[str, Callable[[Any], Optional[str]]]:  # noqa: UP006, UP045
 
 
 def split(batches: List[List[Any]], max_batch: int, workers: int) -> List[List[Any]]:  # noqa: UP006
-    """Cut each set of compatible jobs into batches of at most ``max_batch``; with
+    """Cut each set of compatible jobs into batches of at most ``max_batch``, and of no
+    more networks than fit in memory while ``workers`` batches train at once; with
     several workers, into at least one batch per worker, so that all of them work."""
+    from shallownet.validate import networks_per_batch
+
     cut = []
     for jobs in batches:
-        size = min(max_batch, math.ceil(len(jobs) / workers))
+        network = max(job.network_memory for job in jobs)
+        fit = networks_per_batch(network, max(job.batch_memory for job in jobs), workers)
+        size = min(max_batch, math.ceil(len(jobs) / workers), fit)
         cut += [jobs[start : start + size] for start in range(0, len(jobs), size)]
     return cut
 
