@@ -36,6 +36,13 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def mlflow_server(folder: Path, backend: str | None = None) -> Iterator[str]:
     """Start ``mlflow server`` (default: a fresh SQLite backend in ``folder``); yield its URL."""
+    with mlflow_server_group(folder, backend) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def mlflow_server_group(folder: Path, backend: str | None = None) -> Iterator[tuple[str, int]]:
+    """:func:`mlflow_server`, yielding its URL and its process group (to signal it)."""
     port = free_port()
     log = (folder / "mlflow-server.log").open("wb")
     proc = subprocess.Popen(
@@ -71,7 +78,8 @@ def mlflow_server(folder: Path, backend: str | None = None) -> Iterator[str]:
                 msg = "mlflow server did not answer /health within 90 s"
                 raise RuntimeError(msg)
             time.sleep(0.5)
-        yield url
+        yield url, proc.pid
     finally:
+        os.killpg(proc.pid, signal.SIGCONT)  # a test may have stopped it
         stop_group(proc)
         log.close()

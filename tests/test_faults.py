@@ -24,7 +24,7 @@ from shallownet.report import load_sweep
 from shallownet.tracking.mlflow_internals import schema_revisions
 
 from .cli_helpers import REPO, run_cli, start_cli, written
-from .servers import mlflow_server
+from .servers import mlflow_server, mlflow_server_group
 from .store_helpers import experiment_runs, parents_and_children, store_schema
 
 pytestmark = pytest.mark.slow
@@ -95,6 +95,19 @@ def under_way(uri: str) -> bool:
     if len(ends) < 2:
         return False
     return any(r.info.status == "RUNNING" and r.info.start_time > min(ends) for r in children)
+
+
+def wait_under_way(proc: subprocess.Popen[str], uri: str, seconds: float) -> None:
+    """Wait until the sweep is :func:`under_way`; fail saying what it printed if it
+    ended first, and what the store held if it never got there."""
+    deadline = time.monotonic() + seconds
+    while not under_way(uri):
+        if proc.poll() is not None:
+            _, stderr = proc.communicate()
+            pytest.fail(f"the sweep ended (exit {proc.returncode}) first: {stderr[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"not under way after {seconds} s: {dict(children_by_status(uri))}")
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -181,7 +194,7 @@ def test_a_signal_to_the_sweep_alone_kills_its_runs_and_stops_its_workers(
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with started(tmp_path, *SLOW) as proc:
-        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+        wait_under_way(proc, uri, 240)
         os.kill(proc.pid, sig)  # the launching process alone, not its group
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == code, stderr
@@ -205,7 +218,7 @@ def test_two_ctrl_cs_in_a_row_leave_nothing_running(gap: float, tmp_path: Path) 
     the first one's runs are ended: exit 130, every run ended, the parent KILLED."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with started(tmp_path, *SLOW) as proc:
-        wait_for(lambda: under_way(uri), 240, "the sweep to get under way")
+        wait_under_way(proc, uri, 240)
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(gap)
         os.killpg(proc.pid, signal.SIGINT)
@@ -222,7 +235,7 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     long_sweep = sweep_of(100_000)  # a batch lasts far longer than a worker takes to notice
     with started(tmp_path, *long_sweep) as proc:
-        wait_for(lambda: under_way(uri), 300, "the sweep to get under way")
+        wait_under_way(proc, uri, 300)
         os.kill(proc.pid, signal.SIGKILL)  # cannot be caught
         proc.communicate(timeout=60)
         # its workers notice and stop on their own
@@ -240,6 +253,95 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     assert "incomplete: " in report.stdout
     parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
     resume_completes(tmp_path, uri, parent.info.run_id, long_sweep)
+
+
+def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    """kill -9 of one worker process (as the kernel's out-of-memory killer does): the jobs
+    of its batch FAIL saying so, a new worker takes the batches left, every other job
+    FINISHES, and a resume runs the failed jobs again."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    def a_batch_running() -> bool:
+        counts = children_by_status(uri)
+        return counts["RUNNING"] >= 1 and counts["FINISHED"] == 0
+
+    with started(tmp_path, *SLOW) as proc:
+        wait_for(a_batch_running, 240, "a batch to start")
+        _, children = parents_and_children(uri)
+        owner = next(c for c in children if c.info.status == "RUNNING")
+        pid = int(owner.data.tags["shallownet.process"].partition(":")[0])
+        assert pid != proc.pid  # a worker's run, not the launching process's
+        os.kill(pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    runs = assert_truthful(uri)
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    assert parent.info.status == "FINISHED"
+    _, children = parents_and_children(uri)
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert failed  # the dead worker's batch, and no other
+    assert {c.data.tags["shallownet.process"] for c in failed} == {
+        owner.data.tags["shallownet.process"]
+    }
+    for run in failed:
+        assert run.data.tags["failure_reason"] == (
+            f"worker process {pid} was killed by SIGKILL (as the kernel does when memory runs "
+            "out); run the sweep again with tracking.skip_finished=true to retry"
+        )
+    assert sorted(c.info.status for c in children if c not in failed) == ["FINISHED"] * (
+        12 - len(failed)
+    )
+    assert f"worker process {pid} was killed by SIGKILL" in stdout + stderr
+    result = run_cli(*SLOW, "tracking.skip_finished=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = load_sweep(uri)
+    assert study.statuses == {"FINISHED": 12}
+
+
+def test_a_store_deleted_mid_sweep_is_a_one_line_failure(tmp_path: Path) -> None:
+    """rm mlflow.db while the sweep writes to it: the runs went with the file, and the
+    sweep says so with exit 1 (it said "8 runs (8 FINISHED)" and exited 0)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *SLOW) as proc:
+        wait_under_way(proc, uri, 240)
+        for path in tmp_path.glob("mlflow.db*"):
+            path.unlink()
+        _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"shallownet: error: the store {uri} was deleted or replaced while the sweep ran: "
+        "the runs it recorded went with the file; run the sweep again"
+    )
+
+
+def test_a_server_that_stops_answering_is_given_up_in_one_line(tmp_path: Path) -> None:
+    """The server's processes stopped (SIGSTOP: connections accepted, never answered)
+    mid-sweep: the sweep gives up with one line and exit 1; once the server answers
+    again, the next command ends the runs left RUNNING."""
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    with mlflow_server_group(tmp_path, backend) as (url, group):
+        with started(tmp_path, *SLOW, f"tracking.uri={url}") as proc:
+            wait_under_way(proc, backend, 240)
+            os.killpg(group, signal.SIGSTOP)
+            begun = time.monotonic()
+            _, stderr = proc.communicate(timeout=600)
+            print(f"given up after {time.monotonic() - begun:.0f} s")  # for the record
+        os.killpg(group, signal.SIGCONT)
+        assert proc.returncode == 1, stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("shallownet: error: "), stderr
+        assert "stopped answering" in last or "timed out" in last.lower(), last
+        report = run_cli(
+            "--tracking-uri",
+            url,
+            "--no-attach",
+            "--out",
+            str(tmp_path / "r"),
+            cwd=tmp_path,
+            command="shallownet-report",
+        )
+        assert report.returncode == 0, report.stderr
+    assert_truthful(backend)
 
 
 def faulty_sweep(folder: Path, workers: int, *axes: str) -> subprocess.CompletedProcess[str]:
@@ -331,7 +433,7 @@ def test_an_mlflow_server_stopped_mid_sweep(tmp_path: Path) -> None:
     running = True
     try:
         with started(tmp_path, *SLOW, f"tracking.uri={url}") as proc:
-            wait_for(lambda: under_way(backend), 240, "the sweep to get under way")
+            wait_under_way(proc, backend, 240)
             server.__exit__(None, None, None)  # the server stops; the sweep must end
             running = False
             _, stderr = proc.communicate(timeout=900)

@@ -202,7 +202,10 @@ class BatchedLauncher(Launcher):
             return [self._run_here(config) for config in configs]
         from .workers import run_in_workers
 
-        return run_in_workers(self.payloads(configs), workers)
+        def died(n: int, error: Exception) -> JobReturn:
+            return _dead_batch(configs[n], error)
+
+        return run_in_workers(self.payloads(configs), workers, died)
 
     def payloads(self, configs: List[DictConfig]) -> List[bytes]:  # noqa: UP006
         from .workers import payload
@@ -251,6 +254,28 @@ def _refused_return(overrides: Sequence[str], config: DictConfig, value: float) 
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ret.return_value = value
     ret.hydra_cfg = config
+    return ret
+
+
+def _dead_batch(config: DictConfig, error: Any) -> JobReturn:
+    """The return of a batch whose worker process died (``error``: a WorkerDied): its
+    runs still RUNNING end FAILED saying so, each job failed (nan), the sweep goes on."""
+    from shallownet.job import Job
+    from shallownet.tracking.owner import end_runs_of_process
+
+    jobs = Job.from_json(config.batch)
+    reason = f"{error}; run the sweep again with tracking.skip_finished=true to retry"
+    stores = {
+        (job.settings.tracking.uri, job.settings.tracking.experiment)
+        for job in jobs
+        if job.settings.tracking is not None
+    }
+    for uri, experiment in sorted(stores):
+        end_runs_of_process(uri, experiment, error.pid, reason)
+    log.error(f"{len(jobs)} job(s) failed: {reason}")
+    ret = JobReturn(overrides=[], status=JobStatus.COMPLETED, hydra_cfg=config)
+    ret.return_value = [math.nan] * len(jobs)
+    ret.task_name = str(config.hydra.job.name)
     return ret
 
 

@@ -1,6 +1,7 @@
 """Worker processes of the batched launcher: where batches of jobs run, never what they do.
 
-A standard-library process pool (``concurrent.futures``) with an explicit start method:
+A pool of worker processes (``multiprocessing``, each fed batches over its own pipe, so
+that one that dies costs its own batch alone) with an explicit start method:
 
 - **fork** where it is safe (Linux, and the launching process runs no other thread): a
   worker starts in milliseconds with everything the launching process imported and
@@ -31,8 +32,8 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Dict, Iterator, List, Optional, Sequence  # noqa: UP035
+from multiprocessing.connection import wait
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence  # noqa: UP035
 
 import cloudpickle
 from hydra.core.hydra_config import HydraConfig
@@ -151,31 +152,116 @@ def _die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> 
     threading.Thread(target=watch, name="shallownet-orphan-watch", daemon=True).start()
 
 
-def run_in_workers(payloads: Sequence[bytes], workers: int) -> List[JobReturn]:  # noqa: UP006
-    """Each payload's JobReturn, run in ``workers`` processes; on an interrupt (or any
-    error here) every worker is stopped and no further batch starts."""
-    from shallownet import progress
+class WorkerDied(Exception):
+    """A worker process ended without returning its batch's result."""
+
+    def __init__(self, pid: int, exitcode: Optional[int]) -> None:  # noqa: UP045
+        self.pid = pid
+        super().__init__(f"worker process {pid} {_how(exitcode)}")
+
+
+def _how(exitcode: Optional[int]) -> str:  # noqa: UP045
+    """How a process ended, from its exit code (-N: killed by signal N)."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        if -exitcode == signal.SIGKILL:
+            return f"was killed by {name} (as the kernel does when memory runs out)"
+        return f"was killed by {name}"
+    if exitcode is not None and exitcode > 128 and exitcode - 128 in signal.valid_signals():
+        return f"was stopped by {signal.Signals(exitcode - 128).name}"
+    return f"exited with code {exitcode} before its batch ended"
+
+
+class _Worker:
+    """A worker process and the pipe it takes batches on and returns results by."""
+
+    def __init__(self, context: Any, args: Sequence[Any], start: Any) -> None:
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(theirs, *args), name="shallownet-worker"
+        )
+        with start():
+            self.process.start()
+        theirs.close()
+        self.batch: Optional[int] = None  # noqa: UP045  (the batch it runs)
+
+    def give(self, n: int, data: bytes) -> None:
+        self.conn.send_bytes(data)
+        self.batch = n
+
+    def result(self) -> bytes:
+        """The batch's result; WorkerDied where the process ended without one."""
+        try:
+            data: bytes = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.process.join()
+            raise WorkerDied(self.process.pid, self.process.exitcode) from None
+        return data
+
+
+def _serve(conn: Any, method: str, blas: int, count: Any) -> None:
+    """A worker's life: batches taken one after another until the launcher sends an
+    empty one (Hydra's joblib launcher also reuses its workers)."""
+    _start_worker(method, blas, count)
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            return
+        if not data:  # no more batches (a forked worker holds copies of the others'
+            return  # pipes, so a pipe closed by the launcher alone might never end)
+        conn.send_bytes(execute_payload(data))
+
+
+def run_in_workers(
+    payloads: Sequence[bytes],
+    workers: int,
+    died: Callable[[int, WorkerDied], JobReturn],
+) -> List[JobReturn]:  # noqa: UP006
+    """Each payload's JobReturn, run in ``workers`` processes, each taking the next batch
+    when it is done with one. A worker that dies (SIGKILL, the kernel's out-of-memory
+    killer, a crash) costs its own batch alone: ``died(n, error)`` gives batch ``n``'s
+    return, and a new worker takes the batches left. On an interrupt (or any error here)
+    every worker is stopped and no further batch starts."""
+    from shallownet import interrupts, progress
 
     method = start_method()
     context = multiprocessing.get_context(method)
-    before = set(multiprocessing.active_children())
+    args = (method, blas_threads(workers), progress.counted())
+    start = _main_left_out if method == "spawn" else contextlib.nullcontext
+    pending = list(enumerate(payloads))[::-1]
     returns: Dict[int, JobReturn] = {}  # noqa: UP006
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(method, blas_threads(workers), progress.counted()),
-    ) as pool:
-        with _main_left_out() if method == "spawn" else contextlib.nullcontext():
-            # a spawning pool starts its workers as the batches are submitted
-            futures = {pool.submit(execute_payload, data): n for n, data in enumerate(payloads)}
-        try:
-            for future in as_completed(futures):
-                returns[futures[future]] = pickle.loads(future.result())
-        except BaseException:  # Ctrl-C, SIGTERM: stop the workers; start no further batch
-            stop([p for p in multiprocessing.active_children() if p not in before])
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    pool: List[_Worker] = []  # noqa: UP006
+    try:
+        while len(returns) < len(payloads):
+            idle = [worker for worker in pool if worker.batch is None]
+            while pending and (idle or len(pool) < workers):
+                worker = idle.pop() if idle else _Worker(context, args, start)
+                if worker not in pool:
+                    pool.append(worker)
+                worker.give(*pending.pop())
+            busy = {worker.conn: worker for worker in pool if worker.batch is not None}
+            for conn in wait(list(busy)):
+                worker = busy[conn]
+                n = worker.batch
+                assert n is not None
+                worker.batch = None
+                try:
+                    returns[n] = pickle.loads(worker.result())
+                except WorkerDied as exc:
+                    interrupts.check()  # stopped with the sweep: end as the sweep does
+                    pool.remove(worker)
+                    returns[n] = died(n, exc)
+    except BaseException:  # Ctrl-C, SIGTERM: stop the workers; start no further batch
+        stop([worker.process for worker in pool])
+        raise
+    finally:
+        for worker in pool:
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(b"")  # an idle worker ends on it
+            worker.conn.close()
+    for worker in pool:
+        worker.process.join()
     return [returns[n] for n in range(len(payloads))]
 
 

@@ -97,6 +97,23 @@ def end_vanished(client: MlflowClient, experiment_id: str) -> int:
     return len(done)
 
 
+def end_runs_of_process(uri: str, experiment: str, pid: int, reason: str) -> int:
+    """End FAILED, with ``reason``, the RUNNING runs process ``pid`` of this host owned
+    (a worker its launcher saw die); return how many."""
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return 0
+    where = (
+        f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host()}' "
+        f"and tags.`{PROCESS_TAG}` LIKE '{int(pid)}:%'"
+    )
+    runs = search(client, found.experiment_id, where)
+    for run in runs:
+        end_run(client, run.info.run_id, "FAILED", reason)
+    return len(runs)
+
+
 def _end_ended_jobs(client: MlflowClient, runs: list[Run]) -> set[str]:
     """End the runs whose Slurm job has ended; return their ids."""
     ends = _ended_jobs({str(run.data.tags[SLURM_JOB_TAG]) for run in runs})

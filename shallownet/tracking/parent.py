@@ -44,7 +44,15 @@ from . import view
 from .mlflow_internals import lists_named_views
 from .owner import end_vanished, owner_tags
 from .runs import end_run, newest_per_config, retry, search
-from .store import UI_PORT, prepare, served, ui_command, ui_port, ui_version
+from .store import (
+    UI_PORT,
+    file_identity,
+    prepare,
+    served,
+    ui_command,
+    ui_port,
+    ui_version,
+)
 
 log = logging.getLogger("shallownet")
 
@@ -198,6 +206,7 @@ def parent_run(
     the command to stop: ``shallownet-report`` makes it then)."""
     experiment_id = prepare(tracking)  # first: it creates the store safely
     client = MlflowClient(tracking.uri)
+    store = file_identity(tracking.uri)
     tags = {SWEEP_DIR_TAG: sweep_dir}
     if search is not None:  # another sweeper's search: what it is, on the parent
         tags[SEARCH_TAG] = search
@@ -229,27 +238,44 @@ def parent_run(
         raise
     finally:
         with interrupts.deferred():  # a signal now is raised once the parent has ended
-            counts: Counter[str] | None = None
-            found: list[str] = []  # what the report says to print
-            try:
-                attach = None
-                if report is not None and status != "KILLED":
-                    uri, experiment = tracking.uri, tracking.experiment
+            if file_identity(tracking.uri) != store:
+                _store_lost(tracking, stopping=status != "FINISHED")
+            else:
+                ended = _end(tracking, run_id, status, reason, report)
+                if ended is not None:
+                    counts, found = ended
+                    lines = _summary(tracking, run_id, status, counts, links, group, parts)
+                    lines[1:1] = [_aligned(line) for line in found]
+                    print("\n" + "\n".join(lines), flush=True)
+                    if parent is not None:
+                        parent.status, parent.summary = status, lines
 
-                    def attach() -> None:
-                        log.info("shallownet: writing the sweep's report (tables, figures) ...")
-                        if (line := report(uri, experiment, run_id, tracking.figures)) is not None:
-                            found.append(line)
 
-                counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
-            except Exception as exc:  # the store broke (full disk, server gone)
-                _cannot_end(tracking, exc, stopping=status != "FINISHED")
-            if counts is not None:
-                lines = _summary(tracking, run_id, status, counts, links, group, parts)
-                lines[1:1] = [_aligned(line) for line in found]
-                print("\n" + "\n".join(lines), flush=True)
-                if parent is not None:
-                    parent.status, parent.summary = status, lines
+def _end(
+    tracking: TrackingSettings,
+    run_id: str,
+    status: str,
+    reason: str | None,
+    report: Report | None,
+) -> tuple[Counter[str], list[str]] | None:
+    """End the parent run (its report first, unless KILLED); its children's statuses
+    and the report's line to print, or None where the store could not take it."""
+    found: list[str] = []  # what the report says to print
+    attach = None
+    if report is not None and status != "KILLED":
+        uri, experiment = tracking.uri, tracking.experiment
+
+        def attach() -> None:
+            log.info("shallownet: writing the sweep's report (tables, figures) ...")
+            if (line := report(uri, experiment, run_id, tracking.figures)) is not None:
+                found.append(line)
+
+    try:
+        counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
+    except Exception as exc:  # the store broke (full disk, server gone)
+        _cannot_end(tracking, exc, stopping=status != "FINISHED")
+        return None
+    return counts, found
 
 
 def _aligned(line: str) -> str:
@@ -334,6 +360,18 @@ def _summary(
         *([f"  views:   {view.split_line(group, parts)}"] if len(opens) > 1 else []),
         *(f"  open:    {link}" for link in opens),
     ]
+
+
+def _store_lost(tracking: TrackingSettings, stopping: bool) -> None:
+    """The SQLite file the sweep wrote to was deleted or replaced while it ran."""
+    msg = (
+        f"the store {tracking.uri} was deleted or replaced while the sweep ran: the runs "
+        "it recorded went with the file; run the sweep again"
+    )
+    if stopping:  # the sweep is already stopping on another exception: keep that one
+        log.error("shallownet: %s", msg)
+        return
+    raise StoreFailed(msg)
 
 
 def _cannot_end(tracking: TrackingSettings, exc: Exception, stopping: bool) -> None:

@@ -36,6 +36,17 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
+def file_identity(uri: str) -> tuple[int, int] | None:
+    """Which file an SQLite store is (device, inode), None for another store or none:
+    a store deleted or replaced while a sweep writes to it is told by it."""
+    path = sqlite_path(uri)
+    try:
+        found = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if found is None else (found.st_dev, found.st_ino)
+
+
 # Database URIs MLflow stores runs in through SQLAlchemy, which picks the driver
 # (``postgresql://`` is psycopg 3 in SQLAlchemy 2.1, psycopg2 before; ``postgresql+psycopg2://``
 # names one); the package that installs each driver's module, for the hint
