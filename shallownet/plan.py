@@ -16,6 +16,7 @@ import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hydra.core.config_loader import ConfigLoader
@@ -30,6 +31,7 @@ from .compose import Composer, compose_jobs
 from .errors import ConfigError
 from .job import Job
 from .settings import TrackingSettings, record_key, text
+from .sweep_folder import claimed
 from .validate import check_launcher, launch_dir
 
 if TYPE_CHECKING:
@@ -158,9 +160,16 @@ def run_sweep(
     if not isinstance(launcher, JobLauncher) and choice != "basic":  # Hydra's, elsewhere
         refuse_uncarried([job.settings for job in planned], choice)
     sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
+    with claimed(sweep_dir):
+        OmegaConf.save(master, sweep_dir / "multirun.yaml")
+        return _run_planned(launcher, sweep_axes, planned, sweep_dir)
+
+
+def _run_planned(
+    launcher: Launcher, sweep_axes: Sequence[Axis], planned: list[Job], sweep_dir: Path
+) -> Swept:
+    """Launch the planned jobs, under the sweep's parent run where they are tracked."""
     tracking = planned[0].settings.tracking
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(master, sweep_dir / "multirun.yaml")
     if tracking is None:
         return Swept([_launch(launcher, planned)], planned, None)
     from .tracking.parent import parent_run

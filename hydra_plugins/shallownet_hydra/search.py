@@ -89,6 +89,7 @@ class Search:
         """The parent run, with the first batch of trials (tracking as theirs)."""
         from shallownet.report.write import attach_report
         from shallownet.settings import record_key
+        from shallownet.sweep_folder import claimed
         from shallownet.tracking.parent import parent_run
         from shallownet.validate import launch_dir
 
@@ -96,22 +97,24 @@ class Search:
         axes = self.axes()
         name = f"{self.sweeper()}: " + " ".join(f"{k}={v}" for k, v in axes.items())
         keys = [record_key(key) for key in axes if record_key(key) in jobs[0].settings.record]
-        sweep_dir = str(launch_dir(self.config) / str(self.config.hydra.sweep.dir))
-        stack = contextlib.ExitStack()
-        self.parent = stack.enter_context(
-            parent_run(
-                tracking,
-                name,
-                axes,
-                sweep_dir,
-                jobs,
-                keys,
-                attach_report,
-                search=self.objective(),
-                planned=False,  # the sweeper draws its trials as it goes
+        folder = launch_dir(self.config) / str(self.config.hydra.sweep.dir)
+        sweep_dir = str(folder)
+        with contextlib.ExitStack() as stack:  # closed here only if the opening fails
+            stack.enter_context(claimed(folder))
+            self.parent = stack.enter_context(
+                parent_run(
+                    tracking,
+                    name,
+                    axes,
+                    sweep_dir,
+                    jobs,
+                    keys,
+                    attach_report,
+                    search=self.objective(),
+                    planned=False,  # the sweeper draws its trials as it goes
+                )
             )
-        )
-        self.stack = stack
+            self.stack = stack.pop_all()
         atexit.register(self.end, RuntimeError("the search stopped before Hydra ended it"))
 
     def in_search(self, jobs: Sequence[Any]) -> List[Any]:  # noqa: UP006

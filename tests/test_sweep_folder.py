@@ -1,0 +1,82 @@
+"""A sweep's folder is its own while it runs (shallownet.sweep_folder)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shallownet.errors import ConfigError
+from shallownet.sweep_folder import claimed
+
+from .cli_helpers import start_cli
+
+
+def test_a_folder_held_by_a_running_sweep_is_refused_and_free_once_it_ends(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "multirun" / "same-second"
+    # a second sweep (another open file, as another process has) finds it held
+    with claimed(folder), pytest.raises(ConfigError) as refused, claimed(folder):
+        pass
+    assert str(refused.value) == (
+        f"hydra.sweep.dir={str(folder)!r} is invalid: another sweep (pid "
+        f"{os.getpid()}) is writing to it now, as sweeps started in the same "
+        "second do; set hydra.sweep.dir to another folder, or start again in a second"
+    )
+    with claimed(folder):  # the first has ended: the folder is used again, as Hydra does
+        pass
+
+
+@pytest.mark.slow
+def test_two_sweeps_into_one_folder_never_share_it(tmp_path: Path) -> None:
+    """Two sweeps started together into the same folder (as two started in the same
+    second are, by Hydra's default): one runs, the other is refused in one line, exit 2,
+    and the folder holds the first one's sweep alone."""
+    args = ("hydra.sweep.dir=multirun/same", "train.iterations=3000", "tracking.figures=false")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    procs = [
+        start_cli(
+            tmp_path,
+            "-m",
+            "seed=0,1,2,3",
+            "tracking.uri=sqlite:///" + str(tmp_path / "a" / "mlflow.db"),
+            *args,
+        ),
+        start_cli(
+            tmp_path,
+            "-m",
+            "seed=5,6",
+            "tracking.uri=sqlite:///" + str(tmp_path / "b" / "mlflow.db"),
+            *args,
+        ),
+    ]
+    outcomes = []
+    for proc in procs:
+        try:
+            _, stderr = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        outcomes.append((proc.returncode, stderr))
+    codes = sorted(code for code, _ in outcomes)
+    # [0, 0]: both wrote into the folder (or, if one ended before the other began, the
+    # sweeps are too short to overlap: each takes seconds, started together)
+    assert codes == [0, 2], outcomes
+    refused = next(stderr for code, stderr in outcomes if code == 2)
+    assert (
+        refused.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"shallownet: error: hydra.sweep.dir={str(tmp_path / 'multirun' / 'same')!r} is "
+            "invalid: another sweep (pid "
+        )
+    )
+    winner = next(n for n, (code, _) in enumerate(outcomes) if code == 0)
+    seeds = ["0", "1", "2", "3"] if winner == 0 else ["5", "6"]
+    folder = tmp_path / "multirun" / "same"
+    jobs = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "batches")
+    assert jobs == [f"{n}_seed={seed},train.iterations=3000" for n, seed in enumerate(seeds)]
