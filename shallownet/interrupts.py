@@ -18,8 +18,11 @@ training calls :func:`check` (through :class:`StopOnSignal`) and stops there.
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -135,6 +138,23 @@ def check() -> None:
     """Raise :class:`Interrupted` if a handled signal arrived (and its exception was lost)."""
     if _pending is not None:
         raise Interrupted(_pending)
+
+
+@functools.cache  # once per process
+def die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> None:
+    """When the process that started this one dies (even of ``kill -9``), stop as on
+    SIGTERM, and exit at the latest ``grace_seconds`` later, instead of training on as
+    an orphan: a worker of the batched launcher or of Hydra's joblib launcher."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_seconds)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="shallownet-orphan-watch", daemon=True).start()
 
 
 class StopOnSignal(Callback):

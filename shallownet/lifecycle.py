@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,8 @@ log = logging.getLogger("shallownet")
 def task(cfg: DictConfig) -> float | list[float]:
     """The Hydra task function: train and record one job, or every job of ``cfg.batch``."""
     interrupts.install()  # worker processes of parallel launchers start here
+    if multiprocessing.parent_process() is not None:  # a worker (joblib's): not an orphan
+        interrupts.die_with_parent()
     import_plugin_modules()
     store_configs()
     if "batch" in cfg:

@@ -116,8 +116,8 @@ def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # its workers too, orphans or not
+            os.killpg(proc.pid, signal.SIGKILL)  # (they hold its pipes open)
         proc.communicate()  # reap it and close its pipes
         wait_for(lambda: group_gone(proc.pid), 60, "the sweep's processes to end")
 
@@ -253,6 +253,27 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     assert "incomplete: " in report.stdout
     parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
     resume_completes(tmp_path, uri, parent.info.run_id, long_sweep)
+
+
+def test_kill_9_of_a_joblib_sweep_stops_its_workers(tmp_path: Path) -> None:
+    """Hydra's joblib launcher: after kill -9 of the launching process its workers stop
+    within seconds (they trained on for minutes and started new jobs), and the next
+    command ends the runs they left."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *sweep_of(100_000), "hydra/launcher=joblib") as proc:
+        wait_for(lambda: children_by_status(uri)["RUNNING"] >= 2, 300, "two jobs to start")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        wait_for(lambda: group_gone(proc.pid), 60, "the orphaned workers to stop")
+    left = children_by_status(uri)
+    assert left["RUNNING"] >= 1  # what kill -9 leaves: the workers did not end their runs
+    assert sum(left.values()) <= 4  # and took no new job
+    report = run_cli(
+        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
+    )
+    assert report.returncode == 0, report.stderr
+    runs = assert_truthful(uri)
+    assert any(r.data.tags.get("failure_reason", "").startswith("process vanished") for r in runs)
 
 
 def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Path) -> None:

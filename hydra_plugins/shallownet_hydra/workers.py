@@ -24,7 +24,6 @@ real task function, as Hydra's joblib launcher runs a job.
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this package.
 import contextlib
-import functools
 import multiprocessing
 import os
 import pickle
@@ -108,7 +107,7 @@ def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: 
     from shallownet import interrupts, slurm
 
     interrupts.install(time_limit=slurm.this_job() is not None)
-    _die_with_parent()
+    interrupts.die_with_parent()
     if blas is not None:
         limit_blas_threads(blas)
     from shallownet.carried_plugins import unpack
@@ -134,22 +133,6 @@ def _start_worker(method: str, blas: int, count: Any) -> None:
         forget_inherited_connections()
     limit_blas_threads(blas)
     progress.count_jobs(count)
-
-
-@functools.cache  # once per worker process
-def _die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> None:
-    """When the launching process dies (even of kill -9), this worker stops as on SIGTERM,
-    and exits at the latest ``grace_seconds`` later, instead of training on as an orphan."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_seconds)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(grace_seconds)
-        os._exit(128 + signal.SIGTERM)
-
-    threading.Thread(target=watch, name="shallownet-orphan-watch", daemon=True).start()
 
 
 class WorkerDied(Exception):
