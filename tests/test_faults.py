@@ -110,6 +110,12 @@ def wait_under_way(proc: subprocess.Popen[str], uri: str, seconds: float) -> Non
         time.sleep(0.2)
 
 
+def report_on(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``shallownet-report ARGS`` run in ``folder`` (its files in ``folder/report``)."""
+    out = ("--no-attach", "--out", str(folder / "report"))
+    return run_cli(*args, *out, cwd=folder, command="shallownet-report")
+
+
 @contextlib.contextmanager
 def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     proc = start_cli(folder, *args)
@@ -241,9 +247,7 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
         # its workers notice and stop on their own
         wait_for(lambda: group_gone(proc.pid), 60, "the orphaned workers to stop")
     assert children_by_status(uri)["RUNNING"] >= 1  # what kill -9 leaves ...
-    report = run_cli(
-        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
-    )
+    report = report_on(tmp_path)
     assert report.returncode == 0, report.stderr
     runs = assert_truthful(uri)  # ... until the next command on the store
     vanished = [r for r in runs if r.info.status == "KILLED"]
@@ -268,9 +272,7 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers(tmp_path: Path) -> None:
     left = children_by_status(uri)
     assert left["RUNNING"] >= 1  # what kill -9 leaves: the workers did not end their runs
     assert sum(left.values()) <= 4  # and took no new job
-    report = run_cli(
-        "--no-attach", "--out", str(tmp_path / "report"), cwd=tmp_path, command="shallownet-report"
-    )
+    report = report_on(tmp_path)
     assert report.returncode == 0, report.stderr
     runs = assert_truthful(uri)
     assert any(r.data.tags.get("failure_reason", "").startswith("process vanished") for r in runs)
@@ -352,15 +354,7 @@ def test_a_server_that_stops_answering_is_given_up_in_one_line(tmp_path: Path) -
         last = stderr.strip().splitlines()[-1]
         assert last.startswith("shallownet: error: "), stderr
         assert "stopped answering" in last or "timed out" in last.lower(), last
-        report = run_cli(
-            "--tracking-uri",
-            url,
-            "--no-attach",
-            "--out",
-            str(tmp_path / "r"),
-            cwd=tmp_path,
-            command="shallownet-report",
-        )
+        report = report_on(tmp_path, "--tracking-uri", url)
         assert report.returncode == 0, report.stderr
     assert_truthful(backend)
 
@@ -464,15 +458,7 @@ def test_an_mlflow_server_stopped_mid_sweep(tmp_path: Path) -> None:
         if running:
             server.__exit__(None, None, None)
     with mlflow_server(tmp_path, backend) as url:  # back, on the same store
-        report = run_cli(
-            "--tracking-uri",
-            url,
-            "--no-attach",
-            "--out",
-            str(tmp_path / "report"),
-            cwd=tmp_path,
-            command="shallownet-report",
-        )
+        report = report_on(tmp_path, "--tracking-uri", url)
         assert report.returncode == 0, report.stderr
         assert_truthful(url)
 
@@ -506,9 +492,7 @@ def test_a_disk_that_fills_mid_sweep(tmp_path: Path) -> None:
         assert "disk is full" in lines[-1] or "No space left" in lines[-1]
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         uri = f"sqlite:///{disk}/mlflow.db"
-        report = run_cli(
-            "--no-attach", "--out", str(disk / "report"), cwd=disk, command="shallownet-report"
-        )
+        report = report_on(disk)
         assert report.returncode == 0, report.stderr
         assert "incomplete: " in report.stdout
         assert_truthful(uri)

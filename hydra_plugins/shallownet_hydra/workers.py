@@ -222,7 +222,11 @@ def run_in_workers(
                 worker = idle.pop() if idle else _Worker(context, args, start)
                 if worker not in pool:
                     pool.append(worker)
-                worker.give(*pending.pop())
+                try:
+                    worker.give(*pending[-1])
+                    pending.pop()
+                except OSError:  # it died while idle: another one takes the batch
+                    pool.remove(worker)
             busy = {worker.conn: worker for worker in pool if worker.batch is not None}
             for conn in wait(list(busy)):
                 worker = busy[conn]
