@@ -109,7 +109,7 @@ def check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
     distinct configuration once: the plugins, the data (with its test split) and
     whether a network of this size fits in the memory this process has. Returns, for
     each job, the bytes one of its networks needs while it trains and those its batch
-    needs once (:func:`memory_needed`, :func:`batch_memory`), for sizing batches."""
+    needs once (:func:`memory_needed`, :func:`pairs_bound`), for sizing batches."""
     check_plugins(jobs)
     loaded: dict[str, Data] = {}
     sized: dict[tuple[str, ...], tuple[int, int]] = {}
@@ -176,28 +176,23 @@ def pairs_memory(layers: Sequence[int], dtype: str, networks: int) -> int:
     squares, the distances) when ``networks`` networks of these layers train together:
     :data:`~shallownet.diagnostics.PAIR_BLOCK` numbers, or one unit's differences with
     the others in every network where that is more, or all pairs where that is less.
-    At most ``pairs_bound(layers, dtype, networks)``."""
+    At most ``once + networks * per_network`` of :func:`pairs_bound`."""
     rows = [(n * (p + 1 + q), n) for p, n, q in _triples(layers)]
     block = max((min(max(PAIR_BLOCK, networks * r), networks * r * n) for r, n in rows), default=0)
     return 3 * block * np.dtype(dtype).itemsize
 
 
-def pairs_bound(layers: Sequence[int], dtype: str, networks: int) -> int:
-    """A bound of :func:`pairs_memory` linear in ``networks``: the block, and one unit's
-    differences with the others per network."""
+def pairs_bound(layers: Sequence[int], dtype: str) -> tuple[int, int]:
+    """A bound of :func:`pairs_memory` linear in the networks trained together, as
+    (bytes per network: one unit's differences with the others; bytes once: the block)."""
     row = max((n * (p + 1 + q) for p, n, q in _triples(layers)), default=0)
-    return 3 * (PAIR_BLOCK + networks * row) * np.dtype(dtype).itemsize
+    itemsize = np.dtype(dtype).itemsize
+    return 3 * row * itemsize, 3 * PAIR_BLOCK * itemsize
 
 
 def _triples(layers: Sequence[int]) -> Iterable[tuple[int, int, int]]:
     """(units before, units, units after) of each hidden layer."""
     return zip(layers, layers[1:-1], layers[2:], strict=False)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still take (see :func:`memory_room`)."""
-    room = memory_room()
-    return None if room is None else room[0]
 
 
 def memory_room() -> tuple[int, str] | None:
@@ -293,8 +288,8 @@ def _check_memory(job: Settings, data: Data, have: tuple[int, str] | None) -> tu
     once = _data_bytes(data) + LOOP_BYTES
     need = arrays + history + once + pairs_memory(layers, job.dtype, 1)
     if have is None or need <= USABLE * have[0]:
-        pairs = pairs_bound(layers, job.dtype, 1) - pairs_bound(layers, job.dtype, 0)
-        return arrays + history + pairs, once + pairs_bound(layers, job.dtype, 0)
+        per_network, block = pairs_bound(layers, job.dtype)
+        return arrays + history + per_network, once + block
     room = f"{have[1]} {_gib(have[0])} available, of which training may take {USABLE:.0%}"
     if history > arrays:
         msg = (
@@ -316,10 +311,10 @@ def networks_per_batch(network_bytes: int, batch_bytes: int, workers: int) -> in
     """How many networks of ``network_bytes`` each a batch (needing ``batch_bytes`` once)
     can train together while ``workers`` batches train at once; at least one (a network
     that fits alone was checked by :func:`check`)."""
-    have = available_memory()
-    if have is None or network_bytes <= 0:
+    room = memory_room()
+    if room is None or network_bytes <= 0:
         return 2**31
-    return max(1, int((USABLE * have / max(workers, 1) - batch_bytes) // network_bytes))
+    return max(1, int((USABLE * room[0] / max(workers, 1) - batch_bytes) // network_bytes))
 
 
 def check_stores(jobs: Iterable[Settings]) -> None:
