@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +53,36 @@ def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
         start_new_session=True,
         preexec_fn=_terminal_signals,  # the test starts no threads meanwhile
     )
+
+
+@contextlib.contextmanager
+def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``start_cli``, and whatever happens in the block, none of the command's processes
+    outlives it: its whole group is killed (its workers too, orphans or not: they hold its
+    pipes open), it is reaped and its pipes are closed."""
+    proc = start_cli(folder, *args)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        wait_for(lambda: group_gone(proc.pid), 60, "the command's processes to end")
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def _terminal_signals() -> None:

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from shallownet.slurm import ended as job_ended
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG, SLURM_JOB_TAG
 
-from .cli_helpers import run_cli, start_cli
+from .cli_helpers import run_cli, started, wait_for
 from .cluster import Cluster, Postgres, cannot, postgres, slurm_cluster
 from .servers import mlflow_server
 from .store_helpers import artifact_paths, experiment_runs, parents_and_children
@@ -151,14 +151,16 @@ def test_a_stopped_cluster_sweep_cancels_its_jobs_and_stays_as_it_ended(
     job of the sweep leaves the queue before its parent run ends; no run is RUNNING, none
     FINISHED with a reason, each reason says what happened; 15 s later nothing changed."""
     experiment = f"fault-{fault}"
-    # submitit asks for Slurm's warning 90 s before the limit: with 1 minute it came as
-    # the jobs started, racing the opening of their runs (CI saw 12 RUNNING never reached)
-    limit = ("hydra.launcher.timeout_min=2",) if fault == "time_limit" else ()
-    proc = start_cli(
+    # Hydra's launcher asks for Slurm's warning 120 s before the limit (signal_delay_s), and
+    # Slurm may send it up to 60 s earlier still: with the defaults it came as the jobs
+    # started, racing the opening of their runs (CI once saw 12 RUNNING never reached).
+    # Here it comes 100 s after the start, at the earliest 40 s.
+    limited = ("hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=20")
+    limit = limited if fault == "time_limit" else ()
+    with started(
         tmp_path, "-m", *GRID, *SLURM, *limit, "train.iterations=3000000",
         f"tracking.uri={server}", f"tracking.experiment={experiment}",
-    )  # fmt: skip
-    try:
+    ) as proc:  # fmt: skip
         wait_for(lambda: running(server, experiment) == 12, 180, "12 runs RUNNING")
         jobs = sorted({run.data.tags[SLURM_JOB_TAG] for run in children_of(server, experiment)})
         if fault == "sigterm":
@@ -166,10 +168,6 @@ def test_a_stopped_cluster_sweep_cancels_its_jobs_and_stays_as_it_ended(
         elif fault == "scancel":
             slurm.run("scancel", jobs[0])
         _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
     assert not set(slurm.queued()) & set(jobs)  # every job of the sweep has left the queue
     ended = dict(slurm.jobs())
     runs = truthful(server, experiment)
@@ -214,11 +212,10 @@ def test_without_accounting_a_cancelled_task_stops_the_sweep_at_once(
     with slurm_cluster(tmp_path, nodes=1, accounting=False) as bare:
         monkeypatch.setenv("SLURM_CONF", bare.env["SLURM_CONF"])
         experiment = "no-accounting"
-        proc = start_cli(
+        with started(
             tmp_path, "-m", *GRID, *SLURM[:2], "train.iterations=3000000",
             f"tracking.uri={server}", f"tracking.experiment={experiment}",
-        )  # fmt: skip
-        try:
+        ) as proc:  # fmt: skip
             wait_for(lambda: running(server, experiment) == 12, 180, "12 runs RUNNING")
             jobs = sorted(
                 {run.data.tags[SLURM_JOB_TAG] for run in children_of(server, experiment)}
@@ -227,10 +224,6 @@ def test_without_accounting_a_cancelled_task_stops_the_sweep_at_once(
             cancelled = time.monotonic()
             _, err = proc.communicate(timeout=300)
             took = time.monotonic() - cancelled
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
         assert bare.queued() == []
     assert proc.returncode == 1, err
     assert took < 60  # the queue's every second, the result file's 10 s, the others' end
@@ -248,18 +241,13 @@ def test_runs_of_a_killed_sweep_are_ended_from_any_host_by_their_slurm_job(
     included, and says which RUNNING run of another host (one without a Slurm job) it
     left alone."""
     experiment = "kill9"
-    proc = start_cli(
+    with started(
         tmp_path, "-m", *GRID, *SLURM, "train.iterations=3000000", f"tracking.uri={server}",
         f"tracking.experiment={experiment}",
-    )  # fmt: skip
-    try:
+    ) as proc:  # fmt: skip
         wait_for(lambda: running(server, experiment) == 12, 180, "12 runs RUNNING")
         os.kill(proc.pid, signal.SIGKILL)  # the sweep alone: its jobs run on
         proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
     children = children_of(server, experiment)
     jobs = sorted({run.data.tags[SLURM_JOB_TAG] for run in children})
     # each job's process, by the pid its runs recorded (both nodes share this machine's
@@ -295,13 +283,6 @@ def test_runs_of_a_killed_sweep_are_ended_from_any_host_by_their_slurm_job(
         report.stdout
     )
     client.set_terminated(elsewhere.info.run_id, "KILLED")
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def children_of(uri: str, experiment: str) -> list[Run]:

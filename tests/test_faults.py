@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from mlflow.entities import Run
 from shallownet.report import load_sweep
 from shallownet.tracking.mlflow_internals import schema_revisions
 
-from .cli_helpers import REPO, run_cli, start_cli, written
+from .cli_helpers import REPO, group_gone, run_cli, started, wait_for, written
 from .servers import mlflow_server, mlflow_server_group
 from .store_helpers import experiment_runs, parents_and_children, store_schema
 
@@ -53,21 +53,6 @@ def assert_truthful(uri: str) -> list[Run]:
         if run.info.status in ("FAILED", "KILLED"):
             assert run.data.tags.get("failure_reason"), run.info.run_name
     return runs
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def children_by_status(uri: str) -> Counter[str]:
@@ -116,18 +101,6 @@ def report_on(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, *out, cwd=folder, command="shallownet-report")
 
 
-@contextlib.contextmanager
-def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
-    proc = start_cli(folder, *args)
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # its workers too, orphans or not
-            os.killpg(proc.pid, signal.SIGKILL)  # (they hold its pipes open)
-        proc.communicate()  # reap it and close its pipes
-        wait_for(lambda: group_gone(proc.pid), 60, "the sweep's processes to end")
-
-
 def resume_completes(folder: Path, uri: str, parent_id: str, sweep: tuple[str, ...]) -> None:
     """The same sweep with tracking.skip_finished=true completes the study under its parent."""
     result = run_cli(*sweep, "tracking.skip_finished=true", cwd=folder)
@@ -149,20 +122,23 @@ def resume_completes(folder: Path, uri: str, parent_id: str, sweep: tuple[str, .
 
 @pytest.mark.parametrize("sweeps", [2, 3])
 def test_sweeps_started_together_on_a_fresh_store(sweeps: int, tmp_path: Path) -> None:
-    procs = [
-        start_cli(
-            tmp_path,
-            "-m",
-            f"seed={n},{n + 10}",
-            "train.iterations=50",
-            "tracking.figures=false",
-            f"hydra.sweep.dir=multirun/{n}",
-        )
-        for n in range(sweeps)
-    ]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, stderr
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(
+                started(
+                    tmp_path,
+                    "-m",
+                    f"seed={n},{n + 10}",
+                    "train.iterations=50",
+                    "tracking.figures=false",
+                    f"hydra.sweep.dir=multirun/{n}",
+                )
+            )
+            for n in range(sweeps)
+        ]
+        for proc in procs:
+            _, stderr = proc.communicate(timeout=300)
+            assert proc.returncode == 0, stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     parents, children = parents_and_children(uri)
     assert len(parents) == sweeps

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from .cli_helpers import run_cli, start_cli
+from .cli_helpers import run_cli, started
 from .servers import mlflow_server
 from .store_helpers import experiment_runs, parents_and_children
 
@@ -84,8 +84,7 @@ SLOW = (
 @pytest.mark.parametrize("launcher", ["basic", "batched"])
 def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = start_cli(tmp_path, *SLOW, f"hydra/launcher={launcher}")
-    try:
+    with started(tmp_path, *SLOW, f"hydra/launcher={launcher}") as proc:
         deadline = time.monotonic() + 240
         while True:  # interrupt once some runs have finished and others are under way
             assert proc.poll() is None, proc.communicate()
@@ -100,10 +99,6 @@ def test_ctrl_c_then_resume(launcher: str, tmp_path: Path) -> None:
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()  # reap it and close its pipes
     assert proc.returncode == 130, stderr
     assert "shallownet: interrupted" in stderr
 

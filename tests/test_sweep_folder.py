@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from shallownet.errors import ConfigError
 from shallownet.sweep_folder import claimed
 
-from .cli_helpers import start_cli
+from .cli_helpers import started
 
 
 def test_a_folder_held_by_a_running_sweep_is_refused_and_free_once_it_ends(
@@ -38,30 +38,23 @@ def test_two_sweeps_into_one_folder_never_share_it(tmp_path: Path) -> None:
     args = ("hydra.sweep.dir=multirun/same", "train.iterations=3000", "tracking.figures=false")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    procs = [
-        start_cli(
-            tmp_path,
-            "-m",
-            "seed=0,1,2,3",
-            "tracking.uri=sqlite:///" + str(tmp_path / "a" / "mlflow.db"),
-            *args,
-        ),
-        start_cli(
-            tmp_path,
-            "-m",
-            "seed=5,6",
-            "tracking.uri=sqlite:///" + str(tmp_path / "b" / "mlflow.db"),
-            *args,
-        ),
-    ]
-    outcomes = []
-    for proc in procs:
-        try:
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(
+                started(
+                    tmp_path,
+                    "-m",
+                    seeds,
+                    "tracking.uri=sqlite:///" + str(tmp_path / store / "mlflow.db"),
+                    *args,
+                )
+            )
+            for seeds, store in (("seed=0,1,2,3", "a"), ("seed=5,6", "b"))
+        ]
+        outcomes = []
+        for proc in procs:
             _, stderr = proc.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        outcomes.append((proc.returncode, stderr))
+            outcomes.append((proc.returncode, stderr))
     codes = sorted(code for code, _ in outcomes)
     # [0, 0]: both wrote into the folder (or, if one ended before the other began, the
     # sweeps are too short to overlap: each takes seconds, started together)
