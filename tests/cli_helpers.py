@@ -70,6 +70,20 @@ def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         wait_for(lambda: group_gone(proc.pid), 60, "the command's processes to end")
 
 
+def run_together(
+    folder: Path, *commands: tuple[str, ...], timeout: float = 600
+) -> list[tuple[int, str]]:
+    """Start ``shallownet`` with each of ``commands``' arguments at once; each one's exit
+    code and standard error, in order."""
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(started(folder, *args)) for args in commands]
+        outcomes = []
+        for proc in procs:
+            _, stderr = proc.communicate(timeout=timeout)
+            outcomes.append((proc.returncode, stderr))
+        return outcomes
+
+
 def group_gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -23,7 +23,7 @@ from mlflow.entities import Run
 from shallownet.report import load_sweep
 from shallownet.tracking.mlflow_internals import schema_revisions
 
-from .cli_helpers import REPO, group_gone, run_cli, started, wait_for, written
+from .cli_helpers import REPO, group_gone, run_cli, run_together, started, wait_for, written
 from .servers import mlflow_server, mlflow_server_group
 from .store_helpers import experiment_runs, parents_and_children, store_schema
 
@@ -122,23 +122,13 @@ def resume_completes(folder: Path, uri: str, parent_id: str, sweep: tuple[str, .
 
 @pytest.mark.parametrize("sweeps", [2, 3])
 def test_sweeps_started_together_on_a_fresh_store(sweeps: int, tmp_path: Path) -> None:
-    with contextlib.ExitStack() as stack:
-        procs = [
-            stack.enter_context(
-                started(
-                    tmp_path,
-                    "-m",
-                    f"seed={n},{n + 10}",
-                    "train.iterations=50",
-                    "tracking.figures=false",
-                    f"hydra.sweep.dir=multirun/{n}",
-                )
-            )
-            for n in range(sweeps)
-        ]
-        for proc in procs:
-            _, stderr = proc.communicate(timeout=300)
-            assert proc.returncode == 0, stderr
+    sweep = ("-m", "train.iterations=50", "tracking.figures=false")
+    outcomes = run_together(
+        tmp_path,
+        *((*sweep, f"seed={n},{n + 10}", f"hydra.sweep.dir=multirun/{n}") for n in range(sweeps)),
+    )
+    for code, stderr in outcomes:
+        assert code == 0, stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     parents, children = parents_and_children(uri)
     assert len(parents) == sweeps

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from shallownet.errors import ConfigError
 from shallownet.sweep_folder import claimed
 
-from .cli_helpers import started
+from .cli_helpers import run_together
 
 
 def test_a_folder_held_by_a_running_sweep_is_refused_and_free_once_it_ends(
@@ -38,23 +37,13 @@ def test_two_sweeps_into_one_folder_never_share_it(tmp_path: Path) -> None:
     args = ("hydra.sweep.dir=multirun/same", "train.iterations=3000", "tracking.figures=false")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    with contextlib.ExitStack() as stack:
-        procs = [
-            stack.enter_context(
-                started(
-                    tmp_path,
-                    "-m",
-                    seeds,
-                    "tracking.uri=sqlite:///" + str(tmp_path / store / "mlflow.db"),
-                    *args,
-                )
-            )
+    outcomes = run_together(
+        tmp_path,
+        *(
+            ("-m", seeds, "tracking.uri=sqlite:///" + str(tmp_path / store / "mlflow.db"), *args)
             for seeds, store in (("seed=0,1,2,3", "a"), ("seed=5,6", "b"))
-        ]
-        outcomes = []
-        for proc in procs:
-            _, stderr = proc.communicate(timeout=600)
-            outcomes.append((proc.returncode, stderr))
+        ),
+    )
     codes = sorted(code for code, _ in outcomes)
     # [0, 0]: both wrote into the folder (or, if one ended before the other began, the
     # sweeps are too short to overlap: each takes seconds, started together)
