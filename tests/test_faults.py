@@ -126,6 +126,7 @@ def test_sweeps_started_together_on_a_fresh_store(sweeps: int, tmp_path: Path) -
     outcomes = run_together(
         tmp_path,
         *((*sweep, f"seed={n},{n + 10}", f"hydra.sweep.dir=multirun/{n}") for n in range(sweeps)),
+        timeout=300,
     )
     for code, stderr in outcomes:
         assert code == 0, stderr
