@@ -22,6 +22,16 @@ class RunFailed(UserError):
     """A single run failed after it started (its MLflow run is marked FAILED)."""
 
 
+class JobsFailed(RunFailed):
+    """Jobs of a sweep failed on an error, not in training (plugin code that raised, a
+    worker that died): the sweep ran to its end and its runs say why. ``swept`` is what
+    the sweep returns (:class:`shallownet.plan.Swept`)."""
+
+    def __init__(self, message: str, swept: object) -> None:
+        super().__init__(message)
+        self.swept = swept
+
+
 class StoreFailed(UserError):
     """The tracking store stopped taking writes during a command (full disk, server gone)."""
 

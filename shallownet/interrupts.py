@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from . import slurm
+from . import processes, slurm
 from .train import Callback, TrainState
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -141,14 +141,21 @@ def check() -> None:
 
 
 @functools.cache  # once per process
-def die_with_parent(poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> None:
-    """When the process that started this one dies (even of ``kill -9``), stop as on
+def die_with_parent(
+    leader: str | None = None, poll_seconds: float = 1.0, grace_seconds: float = 20.0
+) -> None:
+    """When the process that launched this one dies (even of ``kill -9``), stop as on
     SIGTERM, and exit at the latest ``grace_seconds`` later, instead of training on as
-    an orphan: a worker of the batched launcher or of Hydra's joblib launcher."""
+    an orphan. That process is this one's parent (a worker of the batched launcher or of
+    Hydra's joblib launcher), or ``leader`` (named as :mod:`shallownet.processes` names
+    it), where another stands between them: submitit's local runner, for its jobs."""
     parent = os.getppid()
 
+    def launcher_runs() -> bool:
+        return os.getppid() == parent if leader is None else processes.alive(leader)
+
     def watch() -> None:
-        while os.getppid() == parent:
+        while launcher_runs():
             time.sleep(poll_seconds)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace_seconds)

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .carried_plugins import refuse_uncarried
 from .compose import Composer, compose_jobs
-from .errors import ConfigError
+from .errors import ConfigError, JobsFailed
 from .job import Job
 from .settings import TrackingSettings, record_key, text
 from .sweep_folder import claimed
@@ -162,7 +162,20 @@ def run_sweep(
     sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
     with claimed(sweep_dir):
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
-        return _run_planned(launcher, sweep_axes, planned, sweep_dir)
+        swept = _run_planned(launcher, sweep_axes, planned, sweep_dir)
+    if swept.parent is not None and swept.parent.lost:
+        raise JobsFailed(_lost_line(swept.parent.lost, len(planned)), swept)
+    return swept
+
+
+def _lost_line(lost: Sequence[str], jobs: int) -> str:
+    """What the command says last when jobs failed on an error (its exit code is 1)."""
+    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+    return (
+        f"{len(lost)} of {jobs} jobs failed on an error, not in training: "
+        f"{lost[0].strip().splitlines()[0]}{more}; once it is fixed, run the sweep again with "
+        "tracking.skip_finished=true to run the jobs that did not finish"
+    )
 
 
 def _run_planned(

@@ -25,6 +25,7 @@ frames, tables and figures) with what the command prints at its end.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,12 +36,14 @@ from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
 
 from . import interrupts
 from .config import CONFIG_PACKAGE, store_configs
-from .errors import Abort, ConfigError, RunFailed, StoreFailed
+from .errors import Abort, ConfigError, JobsFailed, RunFailed, StoreFailed
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line, quiet_libraries
 from .plan import Swept, quoted
 from .plugin_modules import import_plugin_modules
 from .report.frames import Sweep, load_sweep
+
+log = logging.getLogger("shallownet")
 
 JOB_NAME = "cli"  # Hydra's job name under the command line (its module's name)
 
@@ -138,6 +141,9 @@ def _multirun(overrides: list[str]) -> Swept:
                 hydra = GlobalHydra.instance().hydra
                 assert hydra is not None
                 swept = hydra.multirun("config", task_function=task, overrides=overrides)
+    except JobsFailed as exc:  # the sweep ran to its end: its Study says which jobs failed
+        log.warning("shallownet: %s", exc)
+        swept = exc.swept
     except Abort as exc:
         raise ConfigError(str(exc)) from None
     except USER_ERRORS as exc:

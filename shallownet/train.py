@@ -33,6 +33,14 @@ if TYPE_CHECKING:
     from .activations import Activation
 
 
+DIVERGED = "diverged at step"  # how the reason of a run that diverged begins
+
+
+def diverged(reason: str) -> bool:
+    """Whether a run's ``failure_reason`` says it diverged (training's outcome, not an error)."""
+    return reason.startswith(DIVERGED)
+
+
 @dataclass
 class History:
     """What training produced.
@@ -68,7 +76,7 @@ class History:
         self.diverged_at = step
         self.cost = self.cost[:step]
         self.failure_reason = (
-            f"diverged at step {step}: cost is {cost}; "
+            f"{DIVERGED} {step}: cost is {cost}; "
             f"try a smaller learning rate (was {learning_rate:g})"
         )
 
@@ -81,7 +89,7 @@ class History:
         if bad or not np.isfinite(final_cost):
             self.diverged_at = iterations
             what = f"parameters {', '.join(bad)} are not finite" if bad else "cost is not finite"
-            self.failure_reason = f"diverged at step {iterations}: {what}"
+            self.failure_reason = f"{DIVERGED} {iterations}: {what}"
 
     def log(self, step: int, **metrics: float) -> None:
         """Record metrics at a step (callbacks use this)."""

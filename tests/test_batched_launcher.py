@@ -105,7 +105,7 @@ def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:
         cwd=tmp_path,
         plugins=str(REPO / "tests" / "faulty_plugins.py"),
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # jobs failed on an error
     assert "training its jobs one by one" in result.stdout + result.stderr
     runs = _children(f"sqlite:///{tmp_path}/mlflow.db")
     assert len(runs) == 4  # the discarded batch attempt left no runs behind
@@ -118,4 +118,11 @@ def test_a_plugin_that_raises_fails_alone(tmp_path: Path) -> None:
             run.data.tags["failure_reason"] == "RuntimeError: faulty activation: |z| grew past 5"
         )
         assert run.data.params["init"] == "large"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"shallownet: error: {len(failed)} of 4 jobs failed on an error, not in training: "
+        )
+    )
     assert all(math.isfinite(r.data.metrics["final_cost"]) for r in finished.values())

@@ -245,6 +245,53 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers(tmp_path: Path) -> None:
     assert any(r.data.tags.get("failure_reason", "").startswith("process vanished") for r in runs)
 
 
+SUBMITIT_LOCAL = ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
+
+
+def test_a_signal_to_a_submitit_local_sweep_stops_its_jobs_for_good(tmp_path: Path) -> None:
+    """Hydra's submitit_local launcher: SIGTERM of the sweep alone stops its jobs (each
+    runner passes it on) before the parent run ends them, in one line: every run KILLED,
+    and 20 s later still so (a job trained on and set its runs FINISHED)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *sweep_of(100_000), *SUBMITIT_LOCAL) as proc:
+        wait_for(lambda: children_by_status(uri)["RUNNING"] == 12, 300, "the 12 jobs to start")
+        os.kill(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=180)
+        assert proc.returncode == 143, stderr
+        assert "Traceback" not in stderr, stderr
+        wait_for(lambda: group_gone(proc.pid), 60, "the jobs to stop")
+    ended = endings(assert_truthful(uri))
+    assert {status for status, _ in ended.values()} == {"KILLED"}
+    assert all(reason.startswith("interrupted by SIGTERM") for _, reason in ended.values())
+    time.sleep(20)
+    assert endings(experiment_runs(uri)) == ended
+
+
+def endings(runs: list[Run]) -> dict[str, tuple[str, str]]:
+    """Each run's status and reason, by id."""
+    return {r.info.run_id: (r.info.status, r.data.tags.get("failure_reason", "")) for r in runs}
+
+
+def test_kill_9_of_a_submitit_local_sweep_stops_its_jobs(tmp_path: Path) -> None:
+    """Hydra's submitit_local launcher: after kill -9 of the launching process its jobs stop
+    within seconds (their parent is submitit's runner, which outlives it: they trained on),
+    and the next command ends the runs they left."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *sweep_of(100_000), *SUBMITIT_LOCAL) as proc:
+        wait_for(lambda: children_by_status(uri)["RUNNING"] == 12, 300, "the 12 jobs to start")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        wait_for(lambda: group_gone(proc.pid), 60, "the orphaned jobs to stop")
+    assert children_by_status(uri) == {"RUNNING": 12}  # what kill -9 leaves
+    report = report_on(tmp_path)
+    assert report.returncode == 0, report.stderr
+    runs = assert_truthful(uri)
+    children = [r for r in runs if r.data.tags.get("shallownet.role") != "sweep"]
+    assert len(children) == 12
+    for run in children:
+        assert run.data.tags["failure_reason"].startswith("process vanished: "), run.info.run_name
+
+
 def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Path) -> None:
     """kill -9 of one worker process (as the kernel's out-of-memory killer does): the jobs
     of its batch FAIL saying so, a new worker takes the batches left, every other job
@@ -263,7 +310,7 @@ def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Pat
         assert pid != proc.pid  # a worker's run, not the launching process's
         os.kill(pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 1, stderr  # the sweep went on to its end, and lost jobs
     runs = assert_truthful(uri)
     parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
     assert parent.info.status == "FINISHED"
@@ -282,6 +329,13 @@ def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Pat
         12 - len(failed)
     )
     assert f"worker process {pid} was killed by SIGKILL" in stdout + stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"shallownet: error: {len(failed)} of 12 jobs failed on an error, not in training: "
+        )
+    )
     result = run_cli(*SLOW, "tracking.skip_finished=true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     study = load_sweep(uri)
@@ -346,7 +400,13 @@ def test_a_plugin_that_raises_while_the_network_is_built_fails_its_jobs_alone(
     workers: int, tmp_path: Path
 ) -> None:
     result = faulty_sweep(tmp_path, workers, "init=small,fragile", "seed=0,1")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # after the sweep's end, saying so
+    assert result.stderr.strip().splitlines()[-1] == (
+        "shallownet: error: 2 of 4 jobs failed on an error, not in training: "
+        "init=fragile,seed=0,model.hidden=[7],train.iterations=200: RuntimeError: fragile "
+        "initializer: cannot initialize a 7x2 layer (and 1 more); once it is fixed, run the "
+        "sweep again with tracking.skip_finished=true to run the jobs that did not finish"
+    )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     _, children = parents_and_children(uri)
     jobs = sorted((c.data.params["init"], c.data.params["seed"]) for c in children)
@@ -371,7 +431,8 @@ def test_sys_exit_or_keyboard_interrupt_in_plugin_code_fails_its_jobs_alone(
     FINISHED, the sweep goes on to its end."""
     # large: z past 5 at once, where the impatient activation raises
     result = faulty_sweep(tmp_path, workers, "init=large,quitter", "activation=tanh,impatient")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # never 0 for a sweep that lost jobs
+    assert "shallownet: error: 3 of 4 jobs failed on an error" in result.stderr
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     (parent,), children = parents_and_children(uri)
     assert parent.info.status == "FINISHED"

@@ -18,8 +18,9 @@ from mlflow.tracking import MlflowClient
 
 from shallownet import interrupts
 from shallownet.errors import ConfigError
+from shallownet.processes import alive
 from shallownet.tracking.mlflow_internals import schema_revisions
-from shallownet.tracking.owner import alive, end_vanished, owner_tags
+from shallownet.tracking.owner import end_vanished, owner_tags
 from shallownet.tracking.sqlite import check_file, create
 from shallownet.tracking.store import check_reachable
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG

@@ -14,12 +14,16 @@ says how it ended)."""
 
 # No `from __future__ import annotations`: Hydra's plugin scan imports this package.
 import pickle
+import signal
+import subprocess
 import time
 from typing import Any, Dict, List, Sequence  # noqa: UP035
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
+
+from shallownet import processes
 
 from .batched_launcher import BatchedLauncher
 from .workers import blas_threads, execute_payload
@@ -61,10 +65,15 @@ class SubmititBatches(BatchedLauncher):
         executor.update_parameters(
             **{k if k in common else f"{self.kind}_{k}": v for k, v in params.items()}
         )
-        # local jobs share this machine's cores; a cluster's have their own
-        blas = blas_threads(len(configs)) if self.kind == "local" else None
+        # local jobs share this machine's cores, and stop when this process dies (their
+        # parent is submitit's runner, which outlives it); a cluster's have their own
+        # cores, and are cancelled by this process (or ended by the next command)
+        local = self.kind == "local"
+        blas = blas_threads(len(configs)) if local else None
+        leader = processes.this_process() if local else None
         payloads = self.payloads(configs)
-        submitted = executor.map_array(execute_payload, payloads, [blas] * len(payloads))
+        n = len(payloads)
+        submitted = executor.map_array(execute_payload, payloads, [blas] * n, [leader] * n)
         try:
             if self.kind == "local":
                 return [pickle.loads(job.result()) for job in submitted]
@@ -128,8 +137,7 @@ def stop(jobs: Sequence[Any], kind: str) -> None:
 
     log = logging.getLogger("shallownet")
     if kind == "local":
-        for job in jobs:
-            job.cancel(check=False)
+        _stop_local(jobs)
         return
     ids = [job.job_id for job in jobs]
     left = slurm.queued(ids)
@@ -155,6 +163,22 @@ def stop(jobs: Sequence[Any], kind: str) -> None:
             " ".join(sorted(left)),
             STOP_SECONDS,
         )
+
+
+def _stop_local(jobs: Sequence[Any]) -> None:
+    """Stop submitit's local jobs and wait for them to end: SIGTERM to each job's runner,
+    which passes it on to its task (``job.cancel`` sends SIGINT, on which the runner
+    prints a traceback and kills its task a second later)."""
+    runners = [job._process for job in jobs if getattr(job, "_process", None) is not None]
+    for runner in runners:
+        if runner.poll() is None:
+            runner.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for runner in runners:
+        try:
+            runner.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            runner.kill()
 
 
 def batching(launcher: Launcher) -> Launcher:

@@ -102,12 +102,18 @@ def payload(hydra_context: HydraContext, config: DictConfig, task_function: Task
     return bytes(cloudpickle.dumps((pack(), hydra_context, config, task_function, state)))
 
 
-def execute_payload(data: bytes, blas: Optional[int] = None) -> bytes:  # noqa: UP045
-    """Run one batch from its payload; the JobReturn cloudpickled back."""
+def execute_payload(
+    data: bytes,
+    blas: Optional[int] = None,  # noqa: UP045
+    leader: Optional[str] = None,  # noqa: UP045
+) -> bytes:
+    """Run one batch from its payload; the JobReturn cloudpickled back. The batch stops
+    when the process that launched it dies: its parent, or ``leader`` where submitit's
+    local runner stands between them (:func:`shallownet.interrupts.die_with_parent`)."""
     from shallownet import interrupts, slurm
 
     interrupts.install(time_limit=slurm.this_job() is not None)
-    interrupts.die_with_parent()
+    interrupts.die_with_parent(leader)
     if blas is not None:
         limit_blas_threads(blas)
     from shallownet.carried_plugins import unpack

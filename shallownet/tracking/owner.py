@@ -18,32 +18,16 @@ from here nothing tells whether their process still runs.
 from __future__ import annotations
 
 import functools
-import os
 import socket
 from collections import Counter
-from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .. import slurm
+from ..processes import alive, this_process
 from ..vocabulary import HOST_TAG, PROCESS_TAG, SLURM_JOB_TAG
 from .runs import end_run, search
-
-
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name ([] where unreadable)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return []
-
-
-def _start_time(pid: int) -> str:
-    """When the process started (clock ticks since boot, from /proc), or '' if unknown:
-    a pid reused by a new process does not pass for the old one."""
-    fields = _stat(pid)
-    return fields[19] if len(fields) > 19 else ""
 
 
 @functools.cache
@@ -53,27 +37,10 @@ def host() -> str:
 
 def owner_tags() -> dict[str, str]:
     """The tags that name this process (and its Slurm job) as a run's owner."""
-    pid = os.getpid()
-    tags = {HOST_TAG: host(), PROCESS_TAG: f"{pid}:{_start_time(pid)}"}
+    tags = {HOST_TAG: host(), PROCESS_TAG: this_process()}
     if (job := slurm.this_job()) is not None:
         tags[SLURM_JOB_TAG] = job
     return tags
-
-
-def alive(process: str) -> bool:
-    """Whether the process a ``shallownet.process`` tag names (on this host) still runs."""
-    pid_text, _, started = process.partition(":")
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError):
-        return True  # unreadable tag, or someone else's process: assume alive
-    fields = _stat(pid)
-    if fields and fields[0] == "Z":
-        return False  # a zombie: it ended; its parent has not collected it yet
-    return not started or _start_time(pid) in ("", started)
 
 
 def end_vanished(client: MlflowClient, experiment_id: str) -> int:

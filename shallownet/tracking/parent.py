@@ -24,6 +24,7 @@ from ..commands import executable
 from ..errors import StoreFailed
 from ..job import Job
 from ..settings import TrackingSettings
+from ..train import diverged
 from ..version import __version__
 from ..vocabulary import (
     CHILDREN_TAG,
@@ -74,9 +75,16 @@ def latest_children(client: MlflowClient, experiment_id: str, parent_id: str) ->
     return list(newest_per_config(runs).values())
 
 
-def child_statuses(client: MlflowClient, experiment_id: str, parent_id: str) -> Counter[str]:
-    """How many configurations of a parent's children ended in each status (newest run each)."""
-    return Counter(run.info.status for run in latest_children(client, experiment_id, parent_id))
+def lost(children: Sequence[Run]) -> list[str]:
+    """The children a sweep lost, each as ``run name: reason``: KILLED, or FAILED on an
+    error (plugin code that raised, a worker that died, a record that could not be
+    written), not in training (a divergence is what the study found); in the sweep's order."""
+    found = []
+    for run in sorted(children, key=lambda run: int(run.data.tags.get(JOB_NUM_TAG, 0))):
+        reason = str(run.data.tags.get(REASON_TAG, ""))
+        if run.info.status == "KILLED" or (run.info.status == "FAILED" and not diverged(reason)):
+            found.append(f"{run.info.run_name}: {reason}")
+    return found
 
 
 def end_parent_run(
@@ -85,9 +93,9 @@ def end_parent_run(
     status: str,
     reason: str | None = None,
     before_end: Callable[[], None] | None = None,
-) -> Counter[str]:
+) -> list[Run]:
     """Record the children's statuses on the parent run, call ``before_end`` (the
-    report), and end it.
+    report), and end it; return its children (the newest run of each configuration).
 
     A child still RUNNING at this point belongs to a job that was stopped before it
     could end its run: a worker that died ends KILLED as vanished, one interrupted
@@ -102,7 +110,8 @@ def end_parent_run(
     why = f"{reason or status}: the sweep stopped before this run ended"
     for child in search(client, experiment_id, where):
         end_run(client, child.info.run_id, "KILLED", why)
-    counts = child_statuses(client, experiment_id, parent_id)
+    children = latest_children(client, experiment_id, parent_id)
+    counts = Counter(run.info.status for run in children)
     statuses = dict.fromkeys(("FINISHED", "FAILED", "KILLED"), 0) | counts  # 0s replace
     tags = [RunTag(CHILDREN_TAG.format(key.lower()), str(n)) for key, n in statuses.items()]
     if reason:
@@ -114,7 +123,7 @@ def end_parent_run(
         except Exception as exc:  # the sweep's runs are recorded: a report is a bonus
             log.warning("shallownet: could not attach the sweep's report: %s", exc)
     retry(client.set_terminated, parent_id, status)
-    return counts
+    return children
 
 
 def _resumable(client: MlflowClient, experiment_id: str, key: str) -> str | None:
@@ -172,13 +181,14 @@ def _open_parent(
 @dataclass
 class ParentRun:
     """What the jobs of a sweep need of its parent run (its id, and how the sweep's view
-    groups its runs), and, once it has ended, its status and the lines printed about it
-    (``compare:``, ``serve:``, ``open:``)."""
+    groups its runs), and, once it has ended, its status, the lines printed about it
+    (``compare:``, ``serve:``, ``open:``) and the children it lost."""
 
     run_id: str
     group: view.Grouping
     status: str = "RUNNING"
     summary: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # its children that :func:`lost` names
 
     def adopt(self, job: Job, figures: bool) -> Job:
         """``job`` as the sweep runs it: under this parent run, in its group of the view
@@ -243,12 +253,14 @@ def parent_run(
             else:
                 ended = _end(tracking, run_id, status, reason, report)
                 if ended is not None:
-                    counts, found = ended
+                    children, found = ended
+                    counts = Counter(run.info.status for run in children)
                     lines = _summary(tracking, run_id, status, counts, links, group, parts)
                     lines[1:1] = [_aligned(line) for line in found]
                     print("\n" + "\n".join(lines), flush=True)
                     if parent is not None:
                         parent.status, parent.summary = status, lines
+                        parent.lost = lost(children)
 
 
 def _end(
@@ -257,9 +269,9 @@ def _end(
     status: str,
     reason: str | None,
     report: Report | None,
-) -> tuple[Counter[str], list[str]] | None:
-    """End the parent run (its report first, unless KILLED); its children's statuses
-    and the report's line to print, or None where the store could not take it."""
+) -> tuple[list[Run], list[str]] | None:
+    """End the parent run (its report first, unless KILLED); its children and the
+    report's line to print, or None where the store could not take it."""
     found: list[str] = []  # what the report says to print
     attach = None
     if report is not None and status != "KILLED":
@@ -271,11 +283,11 @@ def _end(
                 found.append(line)
 
     try:
-        counts = end_parent_run(tracking.uri, run_id, status, reason, attach)
+        children = end_parent_run(tracking.uri, run_id, status, reason, attach)
     except Exception as exc:  # the store broke (full disk, server gone)
         _cannot_end(tracking, exc, stopping=status != "FINISHED")
         return None
-    return counts, found
+    return children, found
 
 
 def _aligned(line: str) -> str:
