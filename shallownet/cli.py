@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -28,7 +27,7 @@ from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
 
 from . import interrupts
 from .config import CONFIG_GROUPS, store_configs
-from .errors import Abort, RunFailed, StoreFailed, causes
+from .errors import Abort, RunFailed, StoreFailed, causes, working_folder
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line, quiet_libraries
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
@@ -47,8 +46,9 @@ def main() -> None:
     interrupts.install()
     quiet_libraries(sys.argv[1:])
     try:
+        here = working_folder()
         if os.environ.get(ENV_VAR):
-            os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], Path.cwd())
+            os.environ[ENV_VAR] = absolutize(os.environ[ENV_VAR], here)
         import_plugin_modules()
         store_configs()
         register_hydra_plugins()

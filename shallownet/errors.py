@@ -5,6 +5,7 @@ errors beside these (:mod:`shallownet.messages`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from .plugin_modules import PluginModuleError
 from .registry import PluginError
@@ -46,6 +47,18 @@ class Abort(BaseException):
 
 # shallownet's own user errors (Hydra's are added by the command line: shallownet.messages)
 USER_ERRORS: tuple[type[Exception], ...] = (UserError, PluginError, PluginModuleError)
+
+
+def working_folder() -> Path:
+    """The folder the command runs in; a :class:`ConfigError` if it no longer exists."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        msg = (
+            "the current folder is invalid: it no longer exists (it was deleted while the "
+            "shell was in it); cd to an existing folder and run the command there"
+        )
+        raise ConfigError(msg) from None
 
 
 def first_line(exc: BaseException) -> str:

@@ -8,7 +8,9 @@ sweeper's ``plan``); a handful of cases also run the real command.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -29,7 +31,7 @@ from shallownet.messages import USER_ERRORS, one_line
 from shallownet.plan import plan
 from shallownet.validate import check_run
 
-from .cli_helpers import REPO, run_cli, written
+from .cli_helpers import BIN, REPO, run_cli, written
 
 FAULTY = str(REPO / "tests" / "faulty_plugins.py")
 OPTIONS_INIT = "constant, he, huge, large, normal, small, standard, uniform, xavier, zeros"
@@ -884,6 +886,18 @@ MORE_CASES: list[Case] = [
         None,
         "hydra.launcher.cpus_per_task=0 is invalid: must be a positive integer",
     ),
+    (  # root may write anywhere, but no folder can be made in /proc: tried, not assumed
+        ("hydra.run.dir=/proc/x",),
+        None,
+        None,
+        "hydra.run.dir='/proc/x' is invalid: cannot create it ('/proc' is not a writable directory); run from a writable directory or set hydra.run.dir",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra.sweep.dir=/proc/x"),
+        None,
+        None,
+        "hydra.sweep.dir='/proc/x' is invalid: cannot create it ('/proc' is not a writable directory); run from a writable directory or set hydra.sweep.dir",
+    ),
     (
         ("data=csv", "data.path=data.csv", "+data.sep=x"),
         None,
@@ -974,6 +988,7 @@ ON_THE_COMMAND_LINE = {
     ("-m", "init=zeros,small", "~seed"),
     ("tracking.uri=databricks",),
     ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"),
+    ("hydra.run.dir=/proc/x",),
 }
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]
 
@@ -1029,6 +1044,29 @@ def test_command_line(
     assert len(lines) == 1, result.stderr
     _check_message(lines[0], message, tmp_path)
     assert written(tmp_path) == before  # no outputs/, multirun/, mlflow.db, mlartifacts/
+
+
+@pytest.mark.parametrize("command", ["shallownet", "shallownet-report"])
+def test_a_deleted_working_folder_is_refused_in_one_line(command: str, tmp_path: Path) -> None:
+    """Run from a folder deleted while the shell was in it: one line, exit 2 (not a
+    traceback from the first ``os.getcwd()``), and nothing written anywhere."""
+    (tmp_path / "gone").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    result = subprocess.run(
+        ["bash", "-c", 'cd gone && rmdir "$PWD" && exec "$0"', str(BIN / command)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{command}: error: the current folder is invalid: it no longer exists (it was "
+        "deleted while the shell was in it); cd to an existing folder and run the command there"
+    ]
+    assert written(tmp_path) == []
 
 
 @pytest.mark.slow

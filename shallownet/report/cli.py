@@ -14,7 +14,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from .. import interrupts
-from ..errors import USER_ERRORS, ConfigError, first_line
+from ..errors import USER_ERRORS, ConfigError, first_line, working_folder
 from ..schema import positive_number
 from ..tracking.store import check_reachable, served, sqlite_path, ui_command, ui_port
 from ..tracking.view import saved_urls
@@ -23,14 +23,14 @@ from .tables import DEFAULT_THRESHOLD
 from .write import attach, best, headline, incomplete, left_alone, write_report
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(here: Path) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shallownet-report",
         description="Compare the runs of a shallownet sweep recorded in MLflow.",
     )
     parser.add_argument(
         "--tracking-uri",
-        default=f"sqlite:///{Path.cwd() / 'mlflow.db'}",
+        default=f"sqlite:///{here / 'mlflow.db'}",
         help="MLflow store (default: sqlite:///<here>/mlflow.db)",
     )
     parser.add_argument("--experiment", default="shallownet", help="MLflow experiment name")
@@ -54,7 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the report, or one line saying why not (Ctrl-C included)."""
-    args = _parser().parse_args(argv)
+    try:
+        here = working_folder()
+    except ConfigError as exc:
+        print(f"shallownet-report: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    args = _parser(here).parse_args(argv)
     allowed = positive_number(args.threshold)
     if allowed is not None:
         print(
