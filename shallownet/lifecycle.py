@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlflow.entities import Run
 from omegaconf import DictConfig
 
 from . import interrupts, progress
@@ -64,15 +66,14 @@ def run(jobs: Sequence[Job]) -> list[float]:
     costs: dict[int, float] = {}  # by position in jobs
     try:
         todo = []
-        for k, job in enumerate(jobs):
-            done = _finished(job)
-            if done is None:
-                todo.append(k)
-                tracked.append(_open_run(job))
-            else:
-                line = f"{job.label}: skipped, already FINISHED as MLflow run {done[0]}"
-                progress.job_ended(log.info, line)
-                costs[k] = done[1]
+        with _claimed(jobs) as others:
+            for k, job in enumerate(jobs):
+                done = _finished(job) or others.get(job.settings.config_hash())
+                if done is None:
+                    todo.append(k)
+                    tracked.append(_open_run(job))
+                else:
+                    costs[k] = _skipped(job, done)
         outcomes = _train([jobs[k] for k in todo], tracked)
         for k, run_, outcome in zip(todo, tracked, outcomes, strict=True):
             interrupts.check()
@@ -102,14 +103,46 @@ def _end_open_runs(tracked: Sequence[TrackedRun | None], exc: BaseException) -> 
             log.error("could not end MLflow run %s: %s", run_.run_id, error)
 
 
-def _finished(job: Job) -> tuple[str, float] | None:
+def _finished(job: Job) -> Run | None:
     """With ``tracking.skip_finished``: an earlier FINISHED run of this configuration."""
     tracking = job.settings.tracking
     if tracking is None or not tracking.skip_finished:
         return None
-    from .tracking.skip import find_finished
+    from .tracking.claim import finished
 
-    return find_finished(tracking, job.settings.config_hash())
+    return finished(tracking, job.settings.config_hash())
+
+
+@contextmanager
+def _claimed(jobs: Sequence[Job]) -> Iterator[dict[str, Run]]:
+    """The runs other commands have of these jobs of a sweep, by config hash, with the
+    store's claim lock held while the block opens the others' runs (tracking.claim)."""
+    tracking = jobs[0].settings.tracking if jobs else None
+    parent_id = jobs[0].parent_run_id if jobs else None
+    if tracking is None or parent_id is None:
+        yield {}
+        return
+    from .tracking.claim import claiming, taken
+
+    with claiming(tracking):
+        yield taken(tracking, parent_id, [job.settings.config_hash() for job in jobs])
+
+
+def _skipped(job: Job, done: Run) -> float:
+    """Say why a job is skipped (its configuration FINISHED, or another command of the
+    sweep is training it); its final cost (nan while it trains elsewhere)."""
+    from .tracking.claim import owner
+
+    if done.info.status == "FINISHED":
+        line = f"{job.label}: skipped, already FINISHED as MLflow run {done.info.run_id}"
+        progress.job_ended(log.info, line)
+        return float(done.data.metrics.get("final_cost", math.nan))
+    line = (
+        f"{job.label}: skipped, another command of this sweep is training it "
+        f"({owner(done)}, MLflow run {done.info.run_id})"
+    )
+    progress.job_ended(log.info, line)
+    return math.nan
 
 
 def _open_run(job: Job) -> TrackedRun | None:

@@ -31,6 +31,19 @@ def this_process() -> str:
     return f"{pid}:{start_time(pid)}"
 
 
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether process ``pid`` is ``ancestor`` or was started by it (through any number
+    of processes between them: submitit's runner stands between a sweep and its jobs)."""
+    for _ in range(64):  # far deeper than any sweep's tree
+        if pid == ancestor:
+            return True
+        fields = _stat(pid)
+        if len(fields) < 2 or int(fields[1]) <= 1:
+            return False
+        pid = int(fields[1])
+    return False
+
+
 def alive(process: str) -> bool:
     """Whether the process named ``"<pid>:<start time>"`` (on this host) still runs."""
     pid_text, _, started = process.partition(":")

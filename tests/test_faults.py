@@ -226,6 +226,55 @@ def test_kill_9_of_a_sweep_then_resume(tmp_path: Path) -> None:
     resume_completes(tmp_path, uri, parent.info.run_id, long_sweep)
 
 
+def one_finished_run_per_job(uri: str) -> None:
+    """Every one of the 12 configurations FINISHED, each exactly once; nothing RUNNING."""
+    assert_truthful(uri)
+    _, children = parents_and_children(uri)
+    done = Counter(
+        c.data.tags["shallownet.config_hash"] for c in children if c.info.status == "FINISHED"
+    )
+    assert len(done) == 12
+    assert set(done.values()) == {1}, done  # no job trained twice
+
+
+def test_a_resume_started_while_its_sweep_runs_leaves_each_job_to_one_command(
+    tmp_path: Path,
+) -> None:
+    """The resume skips what the sweep has FINISHED or is training; the sweep skips what
+    the resume took; neither ends the other's runs; each job FINISHES once."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    resume = (*SLOW, "tracking.skip_finished=true", "hydra.sweep.dir=multirun/resume")
+    with started(tmp_path, *SLOW) as proc:
+        wait_under_way(proc, uri, 240)
+        beside = run_cli(*resume, cwd=tmp_path)
+        stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert beside.returncode == 0, beside.stderr
+    said = stdout + stderr + beside.stdout + beside.stderr
+    assert "skipped, another command of this sweep is training it (pid " in said
+    one_finished_run_per_job(uri)
+    (parent,), _ = parents_and_children(uri)  # the resume joined the sweep's parent run
+    assert parent.info.status == "FINISHED"
+
+
+def test_two_resumes_at_once_train_each_job_once(tmp_path: Path) -> None:
+    """A sweep stopped half way, then resumed by two commands started together: each job
+    left is trained by one of them (claimed under the store's lock), and FINISHES once."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with started(tmp_path, *SLOW) as proc:
+        wait_under_way(proc, uri, 240)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=120)
+    assert children_by_status(uri)["KILLED"] >= 1
+    resume = (*SLOW, "tracking.skip_finished=true")
+    outcomes = run_together(
+        tmp_path, *((*resume, f"hydra.sweep.dir=multirun/resume{n}") for n in range(2))
+    )
+    for code, stderr in outcomes:
+        assert code == 0, stderr
+    one_finished_run_per_job(uri)
+
+
 def test_kill_9_of_a_joblib_sweep_stops_its_workers(tmp_path: Path) -> None:
     """Hydra's joblib launcher: after kill -9 of the launching process its workers stop
     within seconds (they trained on for minutes and started new jobs), and the next

@@ -37,7 +37,7 @@ def test_no_module_is_part_of_an_import_cycle() -> None:
 def test_tracking_and_the_report_load_neither_hydra_nor_omegaconf() -> None:
     code = (
         "import sys, shallownet.report, shallownet.report.cli, shallownet.tracking.run, "
-        "shallownet.tracking.parent, shallownet.tracking.skip\n"
+        "shallownet.tracking.parent, shallownet.tracking.claim\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'hydra', 'omegaconf'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

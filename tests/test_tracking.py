@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from shallownet.job import Job
 from shallownet.lifecycle import run
 from shallownet.tracking import view
+from shallownet.tracking.claim import finished
 from shallownet.tracking.mlflow_internals import lists_named_views
-from shallownet.tracking.skip import find_finished
 
 from .cli_helpers import BIN, run_cli
 from .recorded import RecordedSweep, compose_settings
@@ -234,10 +234,10 @@ def test_skip_finished_finds_the_run_of_the_same_configuration(
 ) -> None:
     job = recorded_sweep.jobs[1]
     assert job.settings.tracking is not None
-    found = find_finished(job.settings.tracking, job.settings.config_hash())
+    found = finished(job.settings.tracking, job.settings.config_hash())
     assert found is not None
-    assert found[1] == pytest.approx(recorded_sweep.costs[1])
-    assert find_finished(job.settings.tracking, "0" * 16) is None
+    assert found.data.metrics["final_cost"] == pytest.approx(recorded_sweep.costs[1])
+    assert finished(job.settings.tracking, "0" * 16) is None
 
 
 def test_tracking_graph_attaches_the_computation_graph(tmp_path: Path) -> None:

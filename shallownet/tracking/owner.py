@@ -18,6 +18,7 @@ from here nothing tells whether their process still runs.
 from __future__ import annotations
 
 import functools
+import os
 import socket
 from collections import Counter
 
@@ -25,7 +26,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .. import slurm
-from ..processes import alive, this_process
+from ..processes import alive, descends_from, this_process
 from ..vocabulary import HOST_TAG, PROCESS_TAG, SLURM_JOB_TAG
 from .runs import end_run, search
 
@@ -41,6 +42,19 @@ def owner_tags() -> dict[str, str]:
     if (job := slurm.this_job()) is not None:
         tags[SLURM_JOB_TAG] = job
     return tags
+
+
+def of_another_command(run: Run) -> bool:
+    """Whether a RUNNING run is another live command's, on this host (a resume of the same
+    sweep), rather than this command's own or its workers' (its descendants). A run of a
+    Slurm job, or of another host, is taken as this command's: its sweep ends it."""
+    if run.data.tags.get(HOST_TAG) != host() or run.data.tags.get(SLURM_JOB_TAG):
+        return False
+    process = str(run.data.tags.get(PROCESS_TAG, ""))
+    pid_text = process.partition(":")[0]
+    if not pid_text.isdigit() or not alive(process):
+        return False
+    return not descends_from(int(pid_text), os.getpid())
 
 
 def end_vanished(client: MlflowClient, experiment_id: str) -> int:

@@ -43,7 +43,7 @@ from ..vocabulary import (
 )
 from . import view
 from .mlflow_internals import lists_named_views
-from .owner import end_vanished, owner_tags
+from .owner import end_vanished, of_another_command, owner_tags
 from .runs import end_run, newest_per_config, retry, search
 from .store import (
     UI_PORT,
@@ -99,7 +99,8 @@ def end_parent_run(
 
     A child still RUNNING at this point belongs to a job that was stopped before it
     could end its run: a worker that died ends KILLED as vanished, one interrupted
-    with the sweep ends KILLED with the sweep's reason.
+    with the sweep ends KILLED with the sweep's reason; one that another live command
+    trains (a resume of this sweep, started while it ran) is left to it.
     """
     client = MlflowClient(uri)
     run = client.get_run(parent_id)
@@ -109,7 +110,8 @@ def end_parent_run(
     where = f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'"
     why = f"{reason or status}: the sweep stopped before this run ended"
     for child in search(client, experiment_id, where):
-        end_run(client, child.info.run_id, "KILLED", why)
+        if not of_another_command(child):  # a resume of this sweep still trains that one
+            end_run(client, child.info.run_id, "KILLED", why)
     children = latest_children(client, experiment_id, parent_id)
     counts = Counter(run.info.status for run in children)
     statuses = dict.fromkeys(("FINISHED", "FAILED", "KILLED"), 0) | counts  # 0s replace

@@ -116,7 +116,7 @@ def _tables_and_revision(uri: str, db: Path) -> tuple[set[str], str | None]:
 
 
 @contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on a folder, held by this process until the block ends (the
     kernel releases it if the process dies)."""
     fd = os.open(folder, os.O_RDONLY)
@@ -154,7 +154,7 @@ def _write_ahead_log(db: Path) -> None:
 
 
 def _create(db: Path) -> None:
-    with _locked(db.parent):
+    with locked(db.parent):
         kind = _kind(db)
         if kind not in (None, "file"):  # never replace what is not a store's file
             uri = f"sqlite:///{db}"
