@@ -90,7 +90,9 @@ def run(jobs: Sequence[Job]) -> list[float]:
 def _end_open_runs(tracked: Sequence[TrackedRun | None], exc: BaseException) -> None:
     """End the runs still open when ``exc`` stopped the jobs: KILLED on an interrupt,
     else FAILED with the reason. If the store itself broke, the next command on it
-    ends them (see tracking.owner)."""
+    ends them (see tracking.owner): said once, for every run it kept open."""
+    kept: list[str] = []
+    error: Exception | None = None
     for run_ in tracked:
         if run_ is None or run_.ended:
             continue
@@ -99,8 +101,12 @@ def _end_open_runs(tracked: Sequence[TrackedRun | None], exc: BaseException) -> 
                 run_.kill(interrupts.reason(exc))
             else:
                 run_.fail(f"stopped by {type(exc).__name__}: {exc}")
-        except Exception as error:  # the store is broken: say so, go on
-            log.error("could not end MLflow run %s: %s", run_.run_id, error)
+        except Exception as failed:  # the store is broken: go on, say so below
+            kept.append(run_.run_id)
+            error = failed
+    if error is not None:
+        runs = f"MLflow run {kept[0]}" if len(kept) == 1 else f"{len(kept)} MLflow runs"
+        log.error("could not end %s (the next command on the store ends them): %s", runs, error)
 
 
 def _finished(job: Job) -> Run | None:

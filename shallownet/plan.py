@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
@@ -228,8 +228,9 @@ def _launch(launcher: Launcher, jobs: Sequence[Job]) -> Sequence[JobReturn]:
     else:
         overrides = [[*job.overrides, *sweep_overrides(job)] for job in jobs]
         returns = launcher.launch(overrides, initial_job_idx=0)
-    for ret in returns:
-        _ = ret.return_value  # a job whose task raised stops the sweep here
+    for ret in returns:  # a job whose task raised stops the sweep here, with its error
+        if ret.status == JobStatus.FAILED:  # (Hydra's getter first writes a line of its own)
+            raise ret._return_value
     return returns
 
 

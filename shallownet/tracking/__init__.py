@@ -7,8 +7,9 @@ shallownet (read when MLflow is first imported, so before any module here import
   no background thread, so the batched launcher can fork its workers;
 - MLflow's HTTP client waits at most 10 s for an answer and retries once (MLflow's
   defaults are 120 s and 7 retries): a sweep on a server that stops answering gives up
-  in under a minute (measured 43 s; 269 s with 30 s and 3 retries), and the
-  reachability check answers in seconds before a sweep starts;
+  within 30 s (measured 21 s: the first process to find it gone waits out the retry,
+  the others are told, ``runs.note_unreachable``; 269 s with 30 s and 3 retries), and
+  the reachability check answers in seconds before a sweep starts;
 - MLflow draws no progress bar of its own when the report reads an artifact.
 """
 

@@ -27,7 +27,7 @@ from ..processes import alive, descends_from
 from ..settings import TrackingSettings
 from ..vocabulary import CONFIG_HASH_TAG, HOST_TAG, PARENT_TAG, PROCESS_TAG
 from .owner import host
-from .runs import newest_finished, search
+from .runs import newest_finished, retry, search
 from .store import prepare, sqlite_path
 
 
@@ -56,7 +56,7 @@ def taken(tracking: TrackingSettings, parent_id: str, configs: Sequence[str]) ->
     taken as live). Call it under :func:`claiming`, before opening the batch's runs."""
     wanted = set(configs)
     client = MlflowClient(tracking.uri)
-    if not tracking.skip_finished and not _joined(client.get_run(parent_id)):
+    if not tracking.skip_finished and not _joined(retry(client.get_run, parent_id)):
         return {}
     where = f"tags.`{PARENT_TAG}` = '{parent_id}'"
     if len(wanted) == 1:  # one job (Hydra's own launchers): its configuration's runs only

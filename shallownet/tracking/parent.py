@@ -44,7 +44,7 @@ from ..vocabulary import (
 from . import view
 from .mlflow_internals import lists_named_views
 from .owner import end_vanished, of_another_command, owner_tags
-from .runs import end_run, newest_per_config, retry, search
+from .runs import end_run, newest_per_config, note_unreachable, retry, search
 from .store import (
     UI_PORT,
     file_identity,
@@ -103,7 +103,7 @@ def end_parent_run(
     trains (a resume of this sweep, started while it ran) is left to it.
     """
     client = MlflowClient(uri)
-    run = client.get_run(parent_id)
+    run = retry(client.get_run, parent_id)  # fails at once where the server stopped answering
     experiment_id = run.info.experiment_id
     if status != "KILLED":  # a worker that died (not one the interrupt stopped)
         end_vanished(client, experiment_id)
@@ -247,6 +247,7 @@ def parent_run(
         raise
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
+        note_unreachable(exc)  # a worker found the server gone: do not wait on it again
         raise
     finally:
         with interrupts.deferred():  # a signal now is raised once the parent has ended

@@ -66,6 +66,16 @@ class StoreUnreachable(RuntimeError):
 _unreachable: str | None = None
 
 
+def note_unreachable(exc: BaseException) -> None:
+    """Take it from ``exc`` (a job's error, from a worker process) that the server stopped
+    answering, so that this process's writes fail at once too instead of waiting again."""
+    global _unreachable
+    for error in causes(exc):
+        if isinstance(error, StoreUnreachable) or is_unreachable(error):
+            _unreachable = _unreachable or str(error).strip().splitlines()[0][:300]
+            return
+
+
 def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: object) -> T:
     """Call an MLflow write, retrying with jittered exponential backoff while the store
     is busy."""
@@ -93,8 +103,12 @@ def search(
     """The experiment's runs that match a filter (every one, up to MLflow's limit)."""
     order = ["attributes.start_time DESC"] if newest_first else None
     return list(
-        client.search_runs(
-            [experiment_id], filter_string=where, order_by=order, max_results=MAX_RESULTS
+        retry(
+            client.search_runs,
+            [experiment_id],
+            filter_string=where,
+            order_by=order,
+            max_results=MAX_RESULTS,
         )
     )
 
@@ -126,7 +140,8 @@ def newest_per_config(runs: Iterable[Run], prefer_finished: bool = False) -> dic
 
 def newest_finished(client: MlflowClient, experiment_id: str, config_hash: str) -> Run | None:
     """The newest FINISHED run of this configuration in the experiment, if any."""
-    runs = client.search_runs(
+    runs = retry(
+        client.search_runs,
         [experiment_id],
         filter_string=(
             f"tags.`{CONFIG_HASH_TAG}` = '{config_hash}' and attributes.status = 'FINISHED'"
