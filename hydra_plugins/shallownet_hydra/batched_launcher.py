@@ -290,10 +290,9 @@ def _job_files(job: Any) -> None:
 def _job_returns(batch: Sequence[Any], ret: JobReturn) -> Dict[int, JobReturn]:  # noqa: UP006
     """One JobReturn per job from its batch's (whose return value lists the final costs,
     or is the exception that stopped the batch)."""
-    try:
-        values = ret.return_value
-    except Exception as exc:  # the batch's task raised: each of its jobs did
-        values = exc
+    # the value, or the exception the batch's task raised (each of its jobs did); read
+    # as stored: Hydra's getter writes "Error executing job" before raising it
+    values = ret._return_value
     out = {}
     for k, job in enumerate(batch):
         one = JobReturn(

@@ -5,9 +5,9 @@ shallownet (read when MLflow is first imported, so before any module here import
 
 - MLflow's telemetry is off: shallownet sends nothing anywhere, and MLflow then starts
   no background thread, so the batched launcher can fork its workers;
-- MLflow's HTTP client waits at most 10 s for an answer and retries once (MLflow's
+- MLflow's HTTP client waits at most 8 s for an answer and retries once (MLflow's
   defaults are 120 s and 7 retries): a sweep on a server that stops answering gives up
-  within 30 s (measured 21 s: the first process to find it gone waits out the retry,
+  within 30 s (measured 17-21 s: the first process to find it gone waits out the retry,
   the others are told, ``runs.note_unreachable``; 269 s with 30 s and 3 retries), and
   the reachability check answers in seconds before a sweep starts;
 - MLflow draws no progress bar of its own when the report reads an artifact.
@@ -17,5 +17,5 @@ import os
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "8")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
