@@ -16,6 +16,11 @@ CUSTOM_PLUGINS = REPO / "experiments" / "custom_plugins" / "plugins.py"
 BIN = Path(sys.executable).parent
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without the SHALLOWNET_ and HYDRA_ settings of whoever runs the tests."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+
+
 def run_cli(
     *args: str,
     cwd: Path,
@@ -23,7 +28,7 @@ def run_cli(
     command: str = "shallownet",
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    env = clean_env()
     env["PYTHONPATH"] = str(REPO)  # for test-only Hydra callbacks (tests.record_returns)
     if plugins is not None:
         env["SHALLOWNET_PLUGINS"] = plugins
@@ -42,7 +47,7 @@ def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
     """Start ``shallownet ARGS`` in its own process group (so a test can signal all of it),
     with the signal dispositions of a terminal: a test runner started in the background
     ignores SIGINT, and a child would inherit that."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
+    env = clean_env()
     return subprocess.Popen(
         [str(BIN / "shallownet"), *args],
         cwd=folder,

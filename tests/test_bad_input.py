@@ -8,7 +8,6 @@ sweeper's ``plan``); a handful of cases also run the real command.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from shallownet.messages import USER_ERRORS, one_line
 from shallownet.plan import plan
 from shallownet.validate import check_run
 
-from .cli_helpers import BIN, REPO, run_cli, written
+from .cli_helpers import BIN, REPO, clean_env, run_cli, written
 
 FAULTY = str(REPO / "tests" / "faulty_plugins.py")
 OPTIONS_INIT = "constant, he, huge, large, normal, small, standard, uniform, xavier, zeros"
@@ -1051,11 +1050,10 @@ def test_a_deleted_working_folder_is_refused_in_one_line(command: str, tmp_path:
     """Run from a folder deleted while the shell was in it: one line, exit 2 (not a
     traceback from the first ``os.getcwd()``), and nothing written anywhere."""
     (tmp_path / "gone").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHALLOWNET_", "HYDRA_"))}
     result = subprocess.run(
         ["bash", "-c", 'cd gone && rmdir "$PWD" && exec "$0"', str(BIN / command)],
         cwd=tmp_path,
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,
