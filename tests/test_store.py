@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from shallownet import interrupts
 from shallownet.errors import ConfigError
 from shallownet.processes import alive
+from shallownet.tracking import runs
 from shallownet.tracking.mlflow_internals import schema_revisions
 from shallownet.tracking.owner import end_vanished, owner_tags
 from shallownet.tracking.sqlite import check_file, create
@@ -360,3 +361,28 @@ def test_a_server_that_answers_health_but_is_not_mlflow_is_refused() -> None:
         "(GET /api/2.0/mlflow/experiments/search?max_results=1: HTTP 404); give the address "
         "of an mlflow server"
     )
+
+
+def test_a_server_found_gone_in_a_worker_is_not_waited_on_again_until_it_answers() -> None:
+    """A job's error saying the server stopped answering (from a worker) makes this
+    process's writes fail at once; the server answering its check lets them through."""
+    calls: list[int] = []
+
+    def write() -> str:
+        calls.append(1)
+        return "written"
+
+    try:
+        from_worker = RuntimeError("batch failed")
+        from_worker.__cause__ = runs.StoreUnreachable("the tracking server stopped answering")
+        runs.note_unreachable(from_worker)
+        with pytest.raises(runs.StoreUnreachable, match="stopped answering"):
+            runs.retry(write)
+        assert calls == []  # not even tried
+        runs.note_unreachable(ValueError("a plugin's own error"))  # says nothing of it
+        with pytest.raises(runs.StoreUnreachable):
+            runs.retry(write)
+    finally:
+        runs.server_answers()
+    assert runs.retry(write) == "written"
+    assert calls == [1]

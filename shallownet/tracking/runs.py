@@ -76,6 +76,13 @@ def note_unreachable(exc: BaseException) -> None:
             return
 
 
+def server_answers() -> None:
+    """The server answered again (the check before a command, or a notebook's next
+    sweep): writes go to it again."""
+    global _unreachable
+    _unreachable = None
+
+
 def retry(fn: Callable[..., T], *args: object, attempts: int = 8, **kwargs: object) -> T:
     """Call an MLflow write, retrying with jittered exponential backoff while the store
     is busy."""

@@ -24,7 +24,7 @@ from ..settings import TrackingSettings
 from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
 from .mlflow_internals import check_version
 from .owner import end_vanished
-from .runs import retry
+from .runs import retry, server_answers
 
 log = logging.getLogger("shallownet")
 
@@ -131,6 +131,7 @@ def _check_server(uri: str) -> None:
             f"mlflow server"
         )
         raise ConfigError(msg)
+    server_answers()
 
 
 MLFLOW_API_PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
