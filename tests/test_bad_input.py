@@ -885,6 +885,12 @@ MORE_CASES: list[Case] = [
         None,
         "hydra.launcher.cpus_per_task=0 is invalid: must be a positive integer",
     ),
+    (  # refused before it is generated (which took minutes, and was killed)
+        ("data.n_samples=1000000000000",),
+        None,
+        None,
+        "data.n_samples=1000000000000 is invalid: generating a data set that large takes about 89,407.0 GiB of memory; ...",
+    ),
     (  # root may write anywhere, but no folder can be made in /proc: tried, not assumed
         ("hydra.run.dir=/proc/x",),
         None,

@@ -20,6 +20,7 @@ from shallownet.diagnostics import RecordDiagnostics, symmetry_of
 from shallownet.network import Network
 from shallownet.stack import train_stack
 from shallownet.validate import (
+    GENERATION_FACTOR,
     LOOP_BYTES,
     _cgroup_room,
     memory_needed,
@@ -255,3 +256,18 @@ def test_in_a_container_a_sweep_is_cut_into_batches_that_fit(tmp_path: Path) -> 
     assert 2 <= batches < 16, launched
     _, children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
     assert sorted(c.info.status for c in children) == ["FINISHED"] * 16
+
+
+@pytest.mark.parametrize("name", [n for n in datasets.names() if n != "csv"])
+def test_a_data_set_drawn_by_size_is_estimated_within_2x_of_its_peak(name: str) -> None:
+    """What validation refuses a data set for before generating it (GENERATION_FACTOR
+    times the floats it keeps) holds within 2x of the peak measured while it is drawn."""
+    n = 100_000
+    tracemalloc.start()
+    try:
+        X, _ = datasets.load(name, n_samples=n)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = n * (X.shape[0] + 1) * 8 * GENERATION_FACTOR
+    assert peak <= estimate <= 2.1 * peak, (peak, estimate)
