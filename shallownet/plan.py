@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -30,6 +30,7 @@ from .carried_plugins import refuse_uncarried
 from .compose import Composer, compose_jobs
 from .errors import ConfigError, JobsFailed
 from .job import Job
+from .schema import RULES, Rule
 from .settings import TrackingSettings, record_key, text
 from .sweep_folder import claimed
 from .validate import check_launcher, launch_dir
@@ -48,6 +49,7 @@ class Axis:
     key: str
     typed: str
     values: list[str]  # one override per value: ["init=zeros", "init=small"]
+    elements: list[Any]  # each value as Hydra parsed it: ["zeros", "small"]
 
     @property
     def swept(self) -> bool:
@@ -71,6 +73,7 @@ def axes(
                 )
                 raise ConfigError(msg)
             values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            elements: list[Any] = list(override.sweep_iterator())
             if not values:  # range(0), glob(zzz*): a sweep of nothing
                 msg = (
                     f"{override.input_line!r} is invalid: it gives no value to sweep; "
@@ -79,10 +82,36 @@ def axes(
                 raise ConfigError(msg)
         else:
             values = [f"{key}={override.get_value_element_as_str()}"]
+            elements = [override.value()]
         typed = str(override.input_line).partition("=")[2]
         found.pop(key, None)
-        found[key] = Axis(key, typed, values)
+        found[key] = Axis(key, typed, values, elements)
     return list(found.values())
+
+
+def first_refused(sweep_axes: Sequence[Axis], groups: Set[str]) -> list[str] | None:
+    """The first job, in the grid's order, with a value its field's rule refuses, found
+    without composing the grid (a 250,000-job sweep with one bad value is refused in
+    seconds); None if no value is refused on its own (its job is then composed and
+    checked with the others, as a value the rule refuses only once converted is)."""
+    refused = {
+        line
+        for axis in sweep_axes
+        if axis.key not in groups and (rule := RULES.get(axis.key)) is not None
+        for line, element in zip(axis.values, axis.elements, strict=True)
+        if _refuses(rule, element)
+    }
+    if not refused:
+        return None
+    jobs = itertools.product(*(axis.values for axis in sweep_axes))
+    return next((list(job) for job in jobs if refused.intersection(job)), None)
+
+
+def _refuses(rule: Rule, element: Any) -> bool:
+    try:
+        return rule(element) is not None
+    except Exception:  # a rule for another type: composing the job says what is wrong
+        return False
 
 
 def grid(sweep_axes: Sequence[Axis]) -> list[list[str]]:
@@ -108,6 +137,8 @@ def plan(
     check_launcher(choice, {str(key): value for key, value in parameters.items()})
     composer = Composer(master, loader)
     sweep_axes = axes(params, arguments, composer.parser)
+    if (bad := first_refused(sweep_axes, composer.groups)) is not None:
+        compose_jobs(composer, [bad])  # raises the line composing every job would
     jobs = grid(sweep_axes)
     if len(jobs) >= SAY_VALIDATING:
         log.info("shallownet: composing and validating %d jobs ...", len(jobs))

@@ -12,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 import shallownet as sn
@@ -19,7 +20,7 @@ import shallownet.settings
 from shallownet.config import store_configs
 from shallownet.errors import ConfigError
 from shallownet.network import Array
-from shallownet.plan import plan
+from shallownet.plan import axes, first_refused, plan
 from shallownet.plugin_modules import import_plugin_modules
 from shallownet.schema import ModelConfig, TrainConfig
 from shallownet.settings import Settings, text
@@ -257,3 +258,15 @@ def test_params_use_the_names_typed() -> None:
     assert _settings("init=he").params()["init"] == "he"
     # a registered plugin without a preset is typed, stored and reported by its key
     assert _settings("init=normal", "init.scale=0.5").params()["init"] == "normal"
+
+
+def test_a_value_its_rule_refuses_is_found_without_composing_the_grid() -> None:
+    """The first job in the grid's order with a value its field's rule refuses (a sweep
+    of many jobs with one bad value is refused without composing them all); group
+    choices and values the rule cannot read are left to composition."""
+    parser = OverridesParser.create()
+    typed = ["init=zeros,small", "seed=range(3)", "train.learning_rate=1,-1"]
+    sweep = axes({}, typed, parser)
+    assert first_refused(sweep, {"init"}) == ["init=zeros", "seed=0", "train.learning_rate=-1"]
+    assert first_refused(axes({}, typed[:2], parser), {"init"}) is None
+    assert first_refused(axes({}, ["init=nope", "seed=0,1"], parser), {"init"}) is None
