@@ -348,14 +348,21 @@ def _check_memory(job: Settings, data: Data, have: tuple[int, str] | None) -> tu
     raise ConfigError(msg)
 
 
-def networks_per_batch(network_bytes: int, batch_bytes: int, workers: int) -> int:
-    """How many networks of ``network_bytes`` each a batch (needing ``batch_bytes`` once)
-    can train together while ``workers`` batches train at once; at least one (a network
-    that fits alone was checked by :func:`check`)."""
+def this_machines_memory() -> int | None:
+    """The bytes this process can still take (:func:`memory_room`), None if unknown."""
     room = memory_room()
-    if room is None or network_bytes <= 0:
+    return None if room is None else room[0]
+
+
+def networks_per_batch(
+    network_bytes: int, batch_bytes: int, workers: int, memory: int | None
+) -> int:
+    """How many networks of ``network_bytes`` each a batch (needing ``batch_bytes`` once)
+    can train together while ``workers`` batches share ``memory`` bytes (None: unknown,
+    no bound); at least one (a network that fits alone was checked by :func:`check`)."""
+    if memory is None or network_bytes <= 0:
         return 2**31
-    return max(1, int((USABLE * room[0] / max(workers, 1) - batch_bytes) // network_bytes))
+    return max(1, int((USABLE * memory / max(workers, 1) - batch_bytes) // network_bytes))
 
 
 def check_stores(jobs: Iterable[Settings]) -> None:

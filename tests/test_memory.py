@@ -10,10 +10,13 @@ import subprocess
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from hydra_plugins.shallownet_hydra.batched_launcher import split
+from hydra_plugins.shallownet_hydra.submitit_batches import job_memory
 from shallownet import datasets
 from shallownet import diagnostics as diagnostics_module
 from shallownet.diagnostics import RecordDiagnostics, symmetry_of
@@ -271,3 +274,16 @@ def test_a_data_set_drawn_by_size_is_estimated_within_2x_of_its_peak(name: str) 
         tracemalloc.stop()
     estimate = n * (X.shape[0] + 1) * 8 * GENERATION_FACTOR
     assert peak <= estimate <= 2.1 * peak, (peak, estimate)
+
+
+def test_a_slurm_jobs_batches_are_sized_to_the_memory_it_asks_for() -> None:
+    """Under submitit_slurm a batch fits the memory its job asks Slurm for (mem_gb, or
+    mem_per_cpu times cpus_per_task), not the launching machine's."""
+    gib, mib = 2**30, 2**20
+    assert job_memory({"mem_gb": 4}) == 4 * gib
+    assert job_memory({"mem_per_cpu": "2G", "cpus_per_task": 3}) == 6 * gib
+    assert job_memory({"mem_per_cpu": "512"}) == 512 * mib  # sbatch's unit: MB
+    assert job_memory({"mem_gb": None, "mem_per_cpu": None}) is None  # the node's default
+    jobs = [SimpleNamespace(network_memory=100 * mib, batch_memory=0)] * 40
+    assert [len(b) for b in split([jobs], 64, 1, 2048 * mib)] == [16, 16, 8]  # 80% of 2 GiB
+    assert [len(b) for b in split([jobs], 64, 1, None)] == [40]  # max_batch alone

@@ -67,16 +67,22 @@ def rules() -> Dict[str, Callable[[Any], Optional[str]]]:  # noqa: UP006, UP045
 # for plugins, in any Hydra app of the environment.
 
 
-def split(batches: List[List[Any]], max_batch: int, workers: int) -> List[List[Any]]:  # noqa: UP006
+def split(
+    batches: List[List[Any]],  # noqa: UP006
+    max_batch: int,
+    workers: int,
+    memory: Optional[int],  # noqa: UP045
+) -> List[List[Any]]:  # noqa: UP006
     """Cut each set of compatible jobs into batches of at most ``max_batch``, and of no
-    more networks than fit in memory while ``workers`` batches train at once; with
+    more networks than fit in ``memory`` while ``workers`` batches train at once; with
     several workers, into at least one batch per worker, so that all of them work."""
     from shallownet.validate import networks_per_batch
 
     cut = []
     for jobs in batches:
         network = max(job.network_memory for job in jobs)
-        fit = networks_per_batch(network, max(job.batch_memory for job in jobs), workers)
+        batch = max(job.batch_memory for job in jobs)
+        fit = networks_per_batch(network, batch, workers, memory)
         size = min(max_batch, math.ceil(len(jobs) / workers), fit)
         cut += [jobs[start : start + size] for start in range(0, len(jobs), size)]
     return cut
@@ -153,7 +159,7 @@ class BatchedLauncher(Launcher):
         for job in jobs:
             compatible.setdefault(job.settings.batch_key(), []).append(job)
         workers = self.workers()
-        batches = split(list(compatible.values()), self.max_batch, workers)
+        batches = split(list(compatible.values()), self.max_batch, workers, self.memory())
         workers = min(workers, len(batches))
         log.info(
             f"Launching {len(jobs)} jobs as {len(batches)} batch(es) of networks trained "
@@ -171,6 +177,12 @@ class BatchedLauncher(Launcher):
     def workers(self) -> int:
         """How many batches train at once (the batches are cut so that each has work)."""
         return self.n_jobs or os.cpu_count() or 1
+
+    def memory(self) -> Optional[int]:  # noqa: UP045
+        """The bytes the batches share (this machine's; None where unknown)."""
+        from shallownet.validate import this_machines_memory
+
+        return this_machines_memory()
 
     def where(self, workers: int) -> str:
         return f"in {workers} process(es)"

@@ -17,7 +17,7 @@ import pickle
 import signal
 import subprocess
 import time
-from typing import Any, Dict, List, Sequence  # noqa: UP035
+from typing import Any, Dict, List, Optional, Sequence  # noqa: UP035
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -47,6 +47,13 @@ class SubmititBatches(BatchedLauncher):
 
     def workers(self) -> int:
         return 1  # a batch is cut only by max_batch: the cluster runs the batches at once
+
+    def memory(self) -> Optional[int]:  # noqa: UP045
+        """A Slurm job's memory is what it asks for (not this machine's): its batch is
+        sized to it, or, where it asks for none, by max_batch alone."""
+        if self.kind == "local":
+            return super().memory()
+        return job_memory(self.submitit.params)
 
     def where(self, workers: int) -> str:
         return f"as submitit '{self.kind}' jobs"
@@ -179,6 +186,25 @@ def _stop_local(jobs: Sequence[Any]) -> None:
             runner.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             runner.kill()
+
+
+SLURM_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}  # sbatch --mem: MB by default
+
+
+def job_memory(params: Dict[str, Any]) -> Optional[int]:  # noqa: UP006, UP045
+    """The bytes a Slurm job of these launcher parameters asks for: ``mem_gb``, or
+    ``mem_per_cpu`` times ``cpus_per_task``; None where it asks for none (the node's
+    default, unknown here)."""
+    if params.get("mem_gb"):
+        return int(params["mem_gb"]) * 2**30
+    per_cpu = str(params.get("mem_per_cpu") or "").upper().removesuffix("B")
+    if not per_cpu:
+        return None
+    unit = SLURM_UNITS.get(per_cpu[-1], 0)
+    number = per_cpu[:-1] if unit else per_cpu
+    if not number.isdigit():
+        return None  # sbatch refuses it, saying why
+    return int(number) * (unit or 2**20) * int(params.get("cpus_per_task") or 1)
 
 
 def batching(launcher: Launcher) -> Launcher:
