@@ -5,6 +5,8 @@
   training step per job and nothing recorded;
 - a 2,000-job sweep whose last job has a bad seed (``seed=0,1,...,1998,-1``):
   time until the command refuses it (exit code 2, nothing written);
+- a 250,000-job sweep (500 seeds x 500 learning rates, the last one bad): time and
+  peak memory until the command refuses it;
 - a 2,000-job sweep of tiny networks (100 steps each), tracked in a fresh SQLite
   store without figures: when its launch starts (after planning and validation),
   when its last run ends, when the command ends (after the sweep's report), and
@@ -29,12 +31,29 @@ BIN = Path(sys.executable).parent
 
 
 def command(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """``shallownet ARGS`` in a fresh folder: its seconds and what it did."""
+    return command_in(str(BIN / "shallownet"), *args)
+
+
+def command_in(*argv: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        done = subprocess.run(
-            [str(BIN / "shallownet"), *args], cwd=folder, capture_output=True, text=True
-        )
+        done = subprocess.run(list(argv), cwd=folder, capture_output=True, text=True)
         return time.perf_counter() - start, done
+
+
+def command_peak(*args: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Like :func:`command`, with the command's peak memory (MiB), measured by a fresh
+    process that runs only it."""
+    measure = (
+        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    seconds, done = command_in(sys.executable, "-c", measure, str(BIN / "shallownet"), *args)
+    *said, peak = done.stderr.strip().splitlines()
+    done.stderr = "\n".join(said)
+    return seconds, int(peak) / 1024, done
 
 
 def plan_time(*arguments: str) -> tuple[float, int]:
@@ -111,8 +130,15 @@ def main() -> None:
     seeds = ",".join([*map(str, range(1999)), "-1"])
     seconds, done = command("-m", f"seed={seeds}")
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == "shallownet: error: seed=-1 is invalid: must be an integer >= 0"
+    assert done.stderr.strip().startswith("shallownet: error: seed=-1 is invalid: "), done.stderr
     print(f"| 2,000-job sweep, one bad value (the last job) | 2000 | {seconds:.2f} | refused |")
+    rates = ",".join([*(f"0.{k:03d}" for k in range(1, 500)), "-1"])
+    seconds, peak, done = command_peak("-m", "seed=range(500)", f"train.learning_rate={rates}")
+    assert done.returncode == 2, done.stderr
+    print(
+        f"| 250,000-job sweep, one bad learning rate | 250000 | {seconds:.2f} | refused, "
+        f"peak {peak:.0f} MiB |"
+    )
     seconds, done = command(
         "-m", "experiment=main", "train.iterations=1", "tracking=none", "hydra.launcher.n_jobs=1"
     )
