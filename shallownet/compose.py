@@ -190,9 +190,13 @@ def apply(cfg: DictConfig, override: Override) -> None:
 
 
 def compose_jobs(
-    composer: Composer, job_overrides: Sequence[Sequence[str]], first_num: int = 0
+    composer: Composer,
+    job_overrides: Sequence[Sequence[str]],
+    first_num: int = 0,
+    stores: bool = True,
 ) -> list[Job]:
-    """Every job of these overrides, composed and validated; ConfigError for the first bad one."""
+    """Every job of these overrides, composed and validated; ConfigError for the first bad
+    one (``stores=False``: their stores are not checked again, :func:`check_sweep`)."""
     launch = launch_dir(composer.master)
     found = []
     for num, overrides in enumerate(job_overrides, start=first_num):
@@ -213,4 +217,4 @@ def compose_jobs(
                 config=task,
             )
         )
-    return check_sweep(found, launch / str(composer.master.hydra.sweep.dir))
+    return check_sweep(found, launch / str(composer.master.hydra.sweep.dir), stores)

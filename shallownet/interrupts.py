@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -56,11 +57,29 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     global _pending, _held
     _pending = signum
     for sig in (*HANDLED, TIME_LIMIT):
-        signal.signal(sig, signal.SIG_IGN)  # one is enough: let the runs be ended
+        signal.signal(sig, _ignore)  # one is enough: let the runs be ended
     if _deferring:
         _held = signum
         return
     raise Interrupted(signum)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal after the first: ignored. A handler, not SIG_IGN: a signal that arrived
+    just before the first one's handler ran would otherwise be printed as "Signal 15
+    ignored due to race condition" (CPython finds SIG_IGN where it expected a handler)."""
+
+
+def _quiet_when_kept(unraisable: sys.UnraisableHookArgs) -> None:
+    """An :class:`Interrupted` raised where Python cannot raise it (a destructor, a
+    weakref callback) is no error to print: the signal is kept, and :func:`check` raises
+    it. Anything else goes to the hook there was."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        return
+    _hook_before(unraisable)
+
+
+_hook_before = sys.unraisablehook
 
 
 @contextmanager
@@ -88,6 +107,7 @@ def install(time_limit: bool = False) -> None:
     A signal the process was started ignoring stays ignored (``nohup shallownet -m
     ...`` must survive the terminal closing), as Python itself does for SIGINT.
     """
+    global _hook_before
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in HANDLED:
@@ -95,6 +115,8 @@ def install(time_limit: bool = False) -> None:
             signal.signal(sig, _raise)
     if time_limit:
         signal.signal(TIME_LIMIT, _raise)
+    if sys.unraisablehook is not _quiet_when_kept:
+        _hook_before, sys.unraisablehook = sys.unraisablehook, _quiet_when_kept
 
 
 @contextmanager
@@ -103,6 +125,7 @@ def installed() -> Iterator[None]:
     notebook's kernel): the handlers the process had before come back after it."""
     global _pending, _held
     before = {sig: signal.getsignal(sig) for sig in HANDLED}
+    hook = sys.unraisablehook
     install()
     try:
         yield
@@ -110,6 +133,7 @@ def installed() -> Iterator[None]:
         if threading.current_thread() is threading.main_thread():
             for sig, handler in before.items():
                 signal.signal(sig, handler)
+            sys.unraisablehook = hook
         _pending = _held = None
 
 

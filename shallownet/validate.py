@@ -375,14 +375,17 @@ def check_stores(jobs: Iterable[Settings]) -> None:
             check_reachable(uri, experiment)
 
 
-def check_sweep(jobs: Sequence[Job], sweep_dir: Path) -> list[Job]:
+def check_sweep(jobs: Sequence[Job], sweep_dir: Path, stores: bool = True) -> list[Job]:
     """Everything a sweep's jobs can be refused for, before the sweep writes anything;
-    the jobs with the memory they need (for the launcher to size its batches)."""
+    the jobs with the memory they need (for the launcher to size its batches). With
+    ``stores=False`` their stores are not checked again (a search's later trials, whose
+    store its first batch checked and holds open)."""
     needs = check([job.settings for job in jobs])
     check_writable("hydra.sweep.dir", sweep_dir)
     for job in jobs:
         check_path_lengths("hydra.sweep.subdir", Path(job.output_dir), sweep_dir)
-    check_stores(job.settings for job in jobs)
+    if stores:
+        check_stores(job.settings for job in jobs)
     return [job.with_memory(*need) for job, need in zip(jobs, needs, strict=True)]
 
 

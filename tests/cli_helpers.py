@@ -56,7 +56,7 @@ def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_terminal_signals,  # the test starts no threads meanwhile
+        preexec_fn=terminal_signals,  # the test starts no threads meanwhile
     )
 
 
@@ -104,7 +104,8 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _terminal_signals() -> None:
+def terminal_signals() -> None:
+    """A terminal's signal dispositions, in a child about to start (``preexec_fn``)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -42,3 +43,24 @@ def store_schema(db: Path) -> tuple[str, set[str]]:
     finally:
         con.close()
     return str(version), tables
+
+
+def printed_runs_in_store(db: Path, printed: str) -> dict[str, str]:
+    """Check an SQLite store is intact and holds every run a command printed
+    (``...: FINISHED, ...; MLflow run <id> in ...``) with the status it printed; the
+    printed runs by id with their status."""
+    said = {
+        run_id: status
+        for status, run_id in re.findall(
+            r": (FINISHED|FAILED)\b.*; MLflow run ([0-9a-f]{32})", printed
+        )
+    }
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("pragma integrity_check").fetchall() == [("ok",)]
+        stored = dict(con.execute("select run_uuid, status from runs").fetchall())
+    finally:
+        con.close()
+    lost = {run_id: status for run_id, status in said.items() if stored.get(run_id) != status}
+    assert not lost, f"printed but not so in the store: {lost}"
+    return said

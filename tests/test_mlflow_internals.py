@@ -69,6 +69,46 @@ def test_a_forked_child_writes_on_its_own_connections(tmp_path: Path) -> None:
     assert out.stdout.split("\n")[-2] == "0 [('from_child', 1.0), ('from_parent', 2.0)]"
 
 
+FORK_AND_COLLECT = """
+import gc, os, sys
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+from shallownet.tracking.mlflow_internals import forget_inherited_connections
+from shallownet.tracking.sqlite import create
+
+db = Path(sys.argv[1])
+create(f"sqlite:///{db}", db)  # a store as shallownet makes it: in WAL mode
+client = MlflowClient(f"sqlite:///{db}")
+client.create_run(client.create_experiment("fork"))  # a connection in the pool
+with db.open("rb"):  # this process's locks dropped: the hazard a fork must not turn
+    pass             # into a deleted WAL
+pid = os.fork()
+if pid == 0:
+    forget_inherited_connections()
+    gc.collect()  # what a worker does sooner or later
+    os._exit(0)
+os.waitpid(pid, 0)
+print(Path(f"{db}-wal").exists())
+"""
+
+
+def test_a_forked_child_never_closes_the_connections_it_inherited(tmp_path: Path) -> None:
+    """Closing them in the child would checkpoint and delete the WAL its parent writes to,
+    were the parent's locks gone ("do not carry an SQLite connection across fork()")."""
+    script = tmp_path / "collect.py"
+    script.write_text(FORK_AND_COLLECT)
+    db = tmp_path / "mlflow.db"
+    out = subprocess.run(
+        [sys.executable, str(script), str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == "True"
+
+
 def test_metric_histories_in_bulk_equal_the_clients(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.create_experiment("bulk")

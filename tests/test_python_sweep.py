@@ -3,7 +3,10 @@ calling process, and the results read back as frames and figures."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -20,8 +23,16 @@ from shallownet.config import store_configs
 from shallownet.errors import ConfigError
 from shallownet.network import Array
 
-from .cli_helpers import CUSTOM_PLUGINS, REPO, run_cli, written
-from .store_helpers import parents_and_children
+from .cli_helpers import (
+    CUSTOM_PLUGINS,
+    REPO,
+    clean_env,
+    run_cli,
+    terminal_signals,
+    wait_for,
+    written,
+)
+from .store_helpers import parents_and_children, printed_runs_in_store
 
 SWEEP = ["init=zeros,small", "activation=tanh", "seed=0,1", "train.iterations=200"]
 
@@ -159,6 +170,73 @@ def test_a_sweep_from_python_records_what_the_command_line_records(
     ]
     assert isinstance(study.summary_figure(), Figure)
     assert study.layers_figure() is None  # one hidden layer
+
+
+NOTEBOOK = """
+import shallownet as sn
+try:
+    sn.sweep(["seed=range(6)", "train.iterations=400000", "hydra.launcher.n_jobs=2"])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+study = sn.sweep(["seed=0,1", "train.iterations=50"], experiment="second")
+print(study.lines[0])
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_after_an_interrupted_one_keeps_its_runs(tmp_path: Path) -> None:
+    """A notebook's workflow: stop a cell (Ctrl-C: SIGINT to the whole group), run
+    another. The second sweep's runs were lost (issue "Nothing lost, round four": it
+    checked the store outside SQLite while this process held it open)."""
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK)
+    db = tmp_path / "mlflow.db"
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=terminal_signals,  # the test starts no threads meanwhile
+    )
+    try:
+        wait_for(lambda: _running(db) >= 3, 120, "the first sweep's runs to be RUNNING")
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+        out, err = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "interrupted" in out
+    for noise in ("Traceback", "Exception ignored", "race condition"):
+        assert noise not in err, err[-3000:]
+    said = printed_runs_in_store(db, out)
+    uri = f"sqlite:///{db}"
+    (parent,), children = parents_and_children(uri, "second")
+    assert (parent.info.status, len(children)) == ("FINISHED", 2)
+    second = {run.info.run_id for run in children}
+    assert second <= set(said)  # each printed FINISHED, and so stored
+    assert out.splitlines()[-1].startswith("shallownet: 2 runs (2 FINISHED) under parent run")
+    (first,), stopped = parents_and_children(uri)
+    assert first.info.status == "KILLED"
+    assert stopped
+    assert {run.info.status for run in stopped} <= {"KILLED", "FINISHED"}
+
+
+def _running(db: Path) -> int:
+    """How many runs of an SQLite store are RUNNING (0 before it has its tables)."""
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return int(con.execute("select count(*) from runs where status = 'RUNNING'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
 
 
 @pytest.mark.slow

@@ -5,14 +5,15 @@ its trial alone."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 from shallownet.vocabulary import REASON_TAG, SEARCH_TAG
 
-from .cli_helpers import run_cli
-from .store_helpers import parents_and_children
+from .cli_helpers import REPO, run_cli
+from .store_helpers import parents_and_children, printed_runs_in_store
 
 pytestmark = pytest.mark.slow  # a real search, in real worker processes
 
@@ -80,6 +81,35 @@ def test_an_optuna_search_is_a_sweep_with_a_parent_a_view_and_a_report(tmp_path:
         f"best: {best.info.run_name}: final_cost {best.data.metrics['final_cost']:.6g} "
         "(optuna: minimize final_cost)"
     ) in report.stdout
+
+
+def documented_search() -> tuple[str, ...]:
+    """docs/command-line.md's Optuna search, as a user copies it from there."""
+    text = (REPO / "docs" / "command-line.md").read_text()
+    (line,) = re.findall(r"^shallownet -m hydra/sweeper=optuna .*$", text, re.M)
+    return tuple(shlex.split(line)[1:])
+
+
+DOCUMENTED = documented_search()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [DOCUMENTED, ("-m", "seed=range(20)", "train.iterations=2000")],
+    ids=["the documented search", "a sweep of its size"],
+)
+def test_every_run_printed_is_in_an_intact_store(command: tuple[str, ...], tmp_path: Path) -> None:
+    """The documented search once printed FINISHED runs that were not in mlflow.db, or
+    left it "not a database" (issue "Nothing lost, round four": the launching process
+    opened the store's file outside SQLite at every batch, releasing SQLite's locks)."""
+    result = run_cli(*command, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = printed_runs_in_store(tmp_path / "mlflow.db", result.stdout)
+    assert len(said) == 20  # the documented search's n_trials, and the sweep's jobs
+    (parent,), children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert parent.info.status == "FINISHED"
+    assert sorted(run.info.run_id for run in children) == sorted(said)
+    assert "20 runs (20 FINISHED)" in result.stdout
 
 
 def test_hydras_basic_sweeper_gets_a_parent_run_without_an_objective(tmp_path: Path) -> None:

@@ -123,8 +123,12 @@ class BatchedLauncher(Launcher):
         assert self.config is not None
         assert self.hydra_context is not None
         loader = self.hydra_context.config_loader
-        jobs, refused = jobs_of_trials(self.config, loader, job_overrides, initial_job_idx)
         search = search_of(self.config)
+        # the store is checked once, before the search's parent run holds it open
+        checked = search.stack is not None
+        jobs, refused = jobs_of_trials(
+            self.config, loader, job_overrides, initial_job_idx, stores=not checked
+        )
         try:
             count = search.count(initial_job_idx + len(refused), len(jobs))
             launched = self.launch_jobs(search.in_search(jobs), count) if jobs else []

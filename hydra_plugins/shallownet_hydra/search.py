@@ -160,10 +160,15 @@ def search_of(config: DictConfig) -> Search:
 
 
 def jobs_of_trials(
-    config: DictConfig, loader: Any, job_overrides: Sequence[Sequence[str]], first_num: int
+    config: DictConfig,
+    loader: Any,
+    job_overrides: Sequence[Sequence[str]],
+    first_num: int,
+    stores: bool = True,
 ) -> Tuple[List[Any], Dict[int, str]]:  # noqa: UP006
     """The trials composed and validated one by one: the valid ones as jobs, and each
-    refused one's reason by its number."""
+    refused one's reason by its number (``stores=False``: their store, which the search's
+    first batch checked, is not checked again)."""
     from shallownet.compose import Composer, compose_jobs
     from shallownet.errors import ConfigError
     from shallownet.messages import USER_ERRORS, one_line
@@ -173,7 +178,7 @@ def jobs_of_trials(
     refused: Dict[int, str] = {}  # noqa: UP006
     for k, overrides in enumerate(job_overrides):
         try:
-            jobs += compose_jobs(composer, [overrides], first_num + k)
+            jobs += compose_jobs(composer, [overrides], first_num + k, stores)
         except ConfigError as exc:
             refused[first_num + k] = str(exc)
         except USER_ERRORS as exc:

@@ -93,11 +93,20 @@ def _engine_map() -> dict[str, Any]:
     return engines
 
 
+# The pools a forked child inherited, kept until it exits: never used, never closed
+_inherited: list[Any] = []
+
+
 def forget_inherited_connections() -> None:
     """In a forked child: the database connections MLflow's cached engines hold belong
     to the parent; give each engine a fresh pool without closing them (SQLAlchemy's
-    recipe for ``fork``: ``engine.dispose(close=False)``)."""
+    recipe for ``fork``: ``engine.dispose(close=False)``). The old pools are kept, not
+    collected: collecting one closes its SQLite connections in the child, and a close
+    that finds no other process's lock on the file checkpoints and deletes the WAL
+    the parent is writing ("do not carry an open SQLite connection across fork()").
+    Workers end with ``os._exit``, which closes nothing."""
     for engine in list(_engine_map().values()):
+        _inherited.append(engine.pool)
         engine.dispose(close=False)
 
 

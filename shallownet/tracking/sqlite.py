@@ -11,6 +11,14 @@ every process on one machine, as an SQLite store does anyway.
 Before that, :func:`check_file` refuses (in one line, within seconds, without
 touching it) a file MLflow could not use: a folder, a file that is not SQLite,
 an SQLite file that is not an MLflow store, or a store of another schema.
+
+A store's file is opened only through SQLite, never with a plain ``open()``: closing
+any descriptor of a file releases every POSIX lock the process holds on it, SQLite's
+own included, and a process whose locks are gone lets another process that closes its
+last connection checkpoint and delete the WAL under it (the runs written since are
+lost, or the file is left "not a database"; SQLite's "How To Corrupt An SQLite Database
+File", section 2.2). SQLite itself keeps a descriptor open while another connection of
+the same process holds a lock on its file.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .mlflow_internals import build_empty_store, schema_revisions, store_builder
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"  # how a cached store is told from junk
 
 
 def _invalid(uri: str, why: str) -> ConfigError:
@@ -50,8 +58,9 @@ def _kind(db: Path) -> str | None:
 def check_file(uri: str, db: Path) -> None:
     """Raise ConfigError if ``db`` exists and MLflow could not use it as its store. Only a
     regular file (or nothing) is ever read, created or replaced as a store: a folder, a
-    device, a FIFO or a socket is refused before anything is read from it."""
-    if not _sqlite_file(uri, db):
+    device, a FIFO or a socket is refused before anything is read from it. Safe to call
+    while this process holds the store open (read through SQLite alone)."""
+    if not _regular_file(uri, db):
         return  # nothing there, or an empty file: MLflow creates its tables in it
     tables, found = _tables_and_revision(uri, db)
     if not tables or (tables == {"alembic_version"} and not found):
@@ -72,9 +81,9 @@ def check_file(uri: str, db: Path) -> None:
     )
 
 
-def _sqlite_file(uri: str, db: Path) -> bool:
-    """Whether ``db`` is a regular file with SQLite's header (False: nothing there, or an
-    empty file); ConfigError for anything else."""
+def _regular_file(uri: str, db: Path) -> bool:
+    """Whether ``db`` is a regular file with something in it (False: nothing there, or an
+    empty file); ConfigError for anything else. Nothing is opened."""
     kind = _kind(db)
     if kind is None:
         return False
@@ -86,18 +95,15 @@ def _sqlite_file(uri: str, db: Path) -> bool:
             f"{str(db)!r} is a {kind}, not a regular file; a store is kept only in a "
             f"regular file: choose another tracking.uri",
         )
-    try:
-        with db.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise _invalid(uri, f"cannot read {str(db)!r}: {exc.strerror}") from None
-    if header and header != SQLITE_HEADER:
-        raise _invalid(uri, f"{str(db)!r} is not an SQLite file; move it away or choose another")
-    return bool(header)
+    return db.stat().st_size > 0
+
+
+SQLITE_NOTADB, SQLITE_CANTOPEN = 26, 14  # SQLite's result codes (sqlite3.h)
 
 
 def _tables_and_revision(uri: str, db: Path) -> tuple[set[str], str | None]:
-    """The tables of an SQLite file and its alembic revision (None if it has none)."""
+    """The tables of an SQLite file and its alembic revision (None if it has none), read
+    through SQLite (see the module's docstring: never a plain ``open()``)."""
     try:
         # Read only, on a read-write connection: a read-only one leaves a WAL store's
         # -wal and -shm files behind; the last connection to close removes them.
@@ -111,7 +117,14 @@ def _tables_and_revision(uri: str, db: Path) -> tuple[set[str], str | None]:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise _invalid(uri, f"{str(db)!r} is not a usable SQLite database ({exc})") from None
+        code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+        if code == SQLITE_NOTADB or str(exc) == "file is not a database":
+            why = f"{str(db)!r} is not an SQLite file; move it away or choose another"
+        elif code == SQLITE_CANTOPEN or str(exc) == "unable to open database file":
+            why = f"cannot read {str(db)!r}: {exc}"
+        else:
+            why = f"{str(db)!r} is not a usable SQLite database ({exc})"
+        raise _invalid(uri, why) from None
     return tables, found
 
 
