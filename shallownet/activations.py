@@ -120,17 +120,63 @@ class ActivationRegistry(Registry[Activation]):
     def check(self, name: str, *, tol: float = 1e-6, **params: float) -> float:
         """Compare g' with central differences of g; raise if they disagree.
 
-        Points are drawn away from 0 so that kinks (relu) do not count as errors. The
-        same points are checked in the shapes training uses: 1-D, a layer's (n_h, m)
-        and a stack's (K, n_h, m). Returns the largest absolute error found.
+        Points are drawn away from 0, so that kinks (relu) do not count as errors, and out
+        to ``|z| = 30``, the flat tails where large initializations put pre-activations
+        (log-uniform in magnitude: as many per decade). The same points are checked in the
+        shapes training uses: 1-D, a layer's (n_h, m) and a stack's (K, n_h, m); then on a
+        layer as wide as a large data set's (4, 4096), and that one in float32 against
+        float64 (``model.dtype=float32`` computes g and g' in float32). Returns the
+        largest relative error found against central differences.
         """
         act = self.get(name).with_params(**params)
         rng = np.random.default_rng(0)
-        z = rng.uniform(0.05, 4.0, size=200) * rng.choice([-1.0, 1.0], size=200)
+        z = _points(rng, 200)
         worst = 0.0
         for shape in ((200,), (4, 50), (2, 4, 25)):
             worst = max(worst, _check_derivative(name, act, z.reshape(shape), tol))
+        wide = _points(rng, 4 * WIDE_LAYER).reshape(4, WIDE_LAYER)
+        worst = max(worst, _check_derivative(name, act, wide, tol))
+        _check_float32(name, act, wide)
         return worst
+
+
+CHECKED_RANGE = (0.05, 30.0)  # |z| of the points a derivative is checked at
+WIDE_LAYER = 4096  # columns (examples) of the widest layer it is checked on
+FLOAT32_TOL = 1e-4  # float32 against float64, relative to max(1, |value|)
+
+
+def _points(rng: np.random.Generator, n: int) -> Array:
+    """``n`` points with |z| log-uniform in :data:`CHECKED_RANGE`, either sign."""
+    low, high = np.log(CHECKED_RANGE)
+    z: Array = np.exp(rng.uniform(low, high, size=n)) * rng.choice([-1.0, 1.0], size=n)
+    return z
+
+
+def _check_float32(name: str, act: Activation, z64: Array) -> None:
+    """g and g' computed in float32 agree with float64 at the same points."""
+    z32 = z64.astype(np.float32)
+    exact = z32.astype(np.float64)
+    a64 = act(exact)
+    a32 = act(z32)
+    for what, got, want in (
+        ("g(z)", a32, a64),
+        ("g'(z)", act.grad(z32, a32), act.grad(exact, a64)),
+    ):
+        if np.shape(got) != z32.shape:
+            msg = (
+                f"activation {name!r}: {what} returned shape {np.shape(got)} for float32 "
+                f"input of shape {z32.shape}"
+            )
+            raise PluginError(msg)
+        err = np.abs(np.asarray(got, dtype=np.float64) - want) / np.maximum(1.0, np.abs(want))
+        worst = np.unravel_index(int(np.argmax(err)), err.shape)
+        if not err[worst] <= FLOAT32_TOL:  # also catches nan
+            msg = (
+                f"activation {name!r}: {what} in float32 disagrees with float64 at "
+                f"z={exact[worst]:.4g}: {float(got[worst]):.6g} against {want[worst]:.6g} "
+                f"(model.dtype=float32 computes it so)"
+            )
+            raise PluginError(msg)
 
 
 def _check_derivative(name: str, act: Activation, z: Array, tol: float) -> float:

@@ -296,6 +296,17 @@ def _read_table(path: Path) -> Any:
             f"{exc.start}); save it as UTF-8"
         )
         raise ValueError(msg) from None
+    # pandas renames a repeated name (label, label.1): the copy would become a feature
+    names = pd.read_csv(path, header=None, nrows=1, dtype=str, index_col=False).iloc[0]
+    first: dict[str, int] = {}
+    for n, name in enumerate(names, 1):
+        if name in first:
+            msg = (
+                f"{where}: column name {name!r} appears twice (columns {first[name]} and {n}); "
+                "give each column its own name"
+            )
+            raise ValueError(msg)
+        first[name] = n
     unnamed = [n for n, c in enumerate(frame.columns, 1) if str(c).startswith("Unnamed: ")]
     if unnamed:
         msg = (

@@ -210,6 +210,12 @@ CASES: list[Case] = [
         _csv("x,label\n1,0\n"),
         "data: CSV file '{tmp}/data.csv' has no label column 'y'; columns: x, label",
     ),
+    (  # pandas would rename the second 'label' to 'label.1': a feature holding the label
+        ("data=csv", "data.path=data.csv"),
+        None,
+        _csv("a,label,label\n1,0,0\n2,1,1\n"),
+        "data: CSV file '{tmp}/data.csv': column name 'label' appears twice (columns 2 and 3); give each column its own name",
+    ),
     (
         ("init=transposed",),
         FAULTY,
