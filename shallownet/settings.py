@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
+
 from . import datasets
 from .activations import activations
 from .errors import ConfigError
@@ -321,9 +323,37 @@ def settings_from(
             f"dataset {record['data.name']!r} has no n_samples to draw a test set with; "
             f"use 0 and hold out rows of your own",
         )
+    _check_in_dtype("train.learning_rate", record)
     if record["data.name"] == "csv" and record.get("data.path") is not None:
         record["data.path"] = str((launch_dir / str(record["data.path"])).resolve())
     return Settings(record, _tracking(raw["tracking"], record, launch_dir))
+
+
+def _check_in_dtype(key: str, record: Mapping[str, Any]) -> None:
+    """A positive number the model computes with stays one in ``model.dtype``: float32
+    rounds ``train.learning_rate=1e-50`` to 0 (training would go on, flat) and 1e39 to
+    inf. A normal number of the dtype, between its smallest and its largest."""
+    value, dtype = record[key], record["model.dtype"]
+    info = np.finfo(dtype)
+    if not info.tiny <= value <= info.max:
+        _invalid(
+            key,
+            value,
+            f"in model.dtype={dtype} it is {_as_dtype(value, dtype)}; use a value from "
+            f"{info.tiny:.3g} to {info.max:.3g}"
+            + (" or model.dtype=float64" if dtype != "float64" else ""),
+        )
+
+
+def _as_dtype(value: float, dtype: str) -> str:
+    """How ``value`` comes out in ``dtype``: 0, a subnormal losing its digits, or inf."""
+    with np.errstate(over="ignore"):
+        cast = float(np.asarray(value, dtype=dtype))
+    if cast == 0:
+        return "0"
+    if np.isinf(cast):
+        return "inf"
+    return f"{cast:.3g}, a subnormal that has lost digits"
 
 
 def _tracking(

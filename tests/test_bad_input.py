@@ -100,6 +100,24 @@ CASES: list[Case] = [
         None,
         "train.learning_rate=0.0 is invalid: must be a positive number",
     ),
+    (  # float32 rounds it to 0: training went on, flat, and ended FINISHED
+        ("model.dtype=float32", "train.learning_rate=1e-50"),
+        None,
+        None,
+        "train.learning_rate=1e-50 is invalid: in model.dtype=float32 it is 0; use a value from 1.18e-38 to 3.4e+38 or model.dtype=float64",
+    ),
+    (
+        ("model.dtype=float32", "train.learning_rate=1e39"),
+        None,
+        None,
+        "train.learning_rate=1e+39 is invalid: in model.dtype=float32 it is inf; use a value from 1.18e-38 to 3.4e+38 or model.dtype=float64",
+    ),
+    (
+        ("train.learning_rate=1e-320",),
+        None,
+        None,
+        "train.learning_rate=1e-320 is invalid: in model.dtype=float64 it is 1e-320, a subnormal that has lost digits; use a value from 2.23e-308 to 1.8e+308",
+    ),
     (
         ("train.iterations=0",),
         None,
