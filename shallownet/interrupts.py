@@ -142,12 +142,31 @@ class PluginExit(RuntimeError):
 
 
 @contextmanager
+def kept_handlers() -> Iterator[None]:
+    """Run plugin code that may change how this process takes signals (a plugin that
+    sets SIGTERM to SIG_IGN would make the command unstoppable): the handlers of the
+    signals that stop a command are as they were once the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in (*HANDLED, TIME_LIMIT)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            if signal.getsignal(sig) is not handler and handler is not None:
+                signal.signal(sig, handler)
+
+
+@contextmanager
 def plugin_faults() -> Iterator[None]:
     """Run plugin code (a data set, an initializer, an activation, a plugin module):
     ``sys.exit()`` or ``raise KeyboardInterrupt`` in it is that code's fault
-    (:class:`PluginExit`), not the command's end; a real signal stays a signal."""
+    (:class:`PluginExit`), not the command's end; a real signal stays a signal; the
+    command's signal handlers are kept (:func:`kept_handlers`)."""
     try:
-        yield
+        with kept_handlers():
+            yield
     except SystemExit as exc:
         msg = f"plugin code raised SystemExit({exc.code!r})"
         raise PluginExit(msg) from exc

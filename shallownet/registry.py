@@ -231,6 +231,12 @@ class Registry(Generic[T]):
         except Exception as exc:
             msg = f"cannot load {self.kind} plugin from {_describe(ep)}: {exc!r}"
             raise PluginError(msg) from exc
+        except SystemExit as exc:  # its module exits as it is imported: not the command's end
+            msg = (
+                f"cannot load {self.kind} plugin from {_describe(ep)}: its module called "
+                f"sys.exit({exc.code!r}) as it was imported; fix or uninstall its package"
+            )
+            raise PluginError(msg) from exc
         return obj
 
 

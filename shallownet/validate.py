@@ -27,6 +27,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from . import interrupts
 from .config import settings
 from .diagnostics import PAIR_BLOCK
 from .errors import ConfigError
@@ -124,6 +125,11 @@ def check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
     whether a network of this size fits in the memory this process has. Returns, for
     each job, the bytes one of its networks needs while it trains and those its batch
     needs once (:func:`memory_needed`, :func:`pairs_bound`), for sizing batches."""
+    with interrupts.kept_handlers():  # plugin code runs here, in the launching process
+        return _check(jobs)
+
+
+def _check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
     check_plugins(jobs)
     loaded: dict[str, Data] = {}
     sized: dict[tuple[str, ...], tuple[int, int]] = {}

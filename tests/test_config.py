@@ -270,3 +270,22 @@ def test_a_value_its_rule_refuses_is_found_without_composing_the_grid() -> None:
     assert first_refused(sweep, {"init"}) == ["init=zeros", "seed=0", "train.learning_rate=-1"]
     assert first_refused(axes({}, typed[:2], parser), {"init"}) is None
     assert first_refused(axes({}, ["init=nope", "seed=0,1"], parser), {"init"}) is None
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_a_plugin_that_ignores_sigterm_leaves_the_command_stoppable(tmp_path: Path) -> None:
+    """The contract check runs plugin code in the launching process: a plugin that sets
+    SIGTERM to SIG_IGN made the sweep unstoppable (issue "Nothing lost, round four")."""
+    import signal
+
+    from shallownet import interrupts
+
+    def deaf(z: Array) -> Array:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return np.tanh(z)
+
+    sn.activations.register("deaf", sn.Activation(forward=deaf, derivative=lambda z, a: 1 - a**2))
+    store_configs()
+    with interrupts.installed():
+        validate(_compose("activation=deaf"), tmp_path)  # checks plugins, data, memory
+        assert signal.getsignal(signal.SIGTERM) is interrupts._raise

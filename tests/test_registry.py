@@ -161,6 +161,23 @@ def test_broken_entry_point_names_it(tmp_path: Path) -> None:
     ) in result.stderr
 
 
+def test_an_entry_point_whose_module_exits_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Its sys.exit(0) made every command exit 0 with no output (issue "Nothing lost,
+    round four")."""
+    _write_distribution(
+        tmp_path,
+        "[shallownet.initializers]\nexiter = snplugin:init\n",
+        "import sys\nsys.exit(0)\n",
+    )
+    result = _run("import shallownet as sn; sn.initializers.names()", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "shallownet.registry.PluginError: cannot load initializer plugin from entry point "
+        "exiter = 'snplugin:init' of snplugin 0.1: its module called sys.exit(0) as it was "
+        "imported; fix or uninstall its package"
+    )
+
+
 def test_entry_point_clashing_with_builtin_is_refused(tmp_path: Path) -> None:
     _write_distribution(
         tmp_path,
