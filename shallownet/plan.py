@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Override, RangeSweep
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
@@ -33,7 +35,7 @@ from .job import Job
 from .schema import RULES, Rule
 from .settings import TrackingSettings, record_key, text
 from .sweep_folder import claimed
-from .validate import check_launcher, launch_dir
+from .validate import check_grid, check_launcher, launch_dir
 
 if TYPE_CHECKING:
     from .tracking.parent import ParentRun
@@ -62,8 +64,12 @@ def axes(
     """The sweep's keys in order: a preset's ``hydra.sweeper.params``, then the command line
     (a key typed again replaces the preset's values)."""
     lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
+    overrides = parser.parse_overrides(lines)
+    sizes = {o.get_key_element(): (_size(o), str(o.input_line)) for o in overrides}
+    largest = max(sizes.values(), key=lambda size: size[0])[1]  # the first typed, on a tie
+    check_grid(math.prod(size for size, _ in sizes.values()), largest)
     found: dict[str, Axis] = {}
-    for override in parser.parse_overrides(lines):
+    for override in overrides:
         key = override.get_key_element()
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
@@ -87,6 +93,25 @@ def axes(
         found.pop(key, None)
         found[key] = Axis(key, typed, values, elements)
     return list(found.values())
+
+
+def _size(override: Override) -> int:
+    """How many values an override gives, known before any is listed: a range by its
+    bounds (``seed=range(0,4294967295)`` lists nothing); a list or a glob of the options
+    by listing them (as many as typed, or as there are options)."""
+    if not override.is_sweep_override():
+        return 1
+    value = override.value()
+    if isinstance(value, RangeSweep):
+        start, stop, step = value.start, value.stop, value.step
+        if start is None or stop is None or step is None or step == 0:
+            return 1  # Hydra's own message says what is wrong with it, as it lists them
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
+            return len(range(start, stop, step))
+        return max(0, math.ceil((stop - start) / step))
+    if isinstance(value, ChoiceSweep):
+        return len(value.list)
+    return 1  # a glob: at most as many values as the group has options
 
 
 def first_refused(sweep_axes: Sequence[Axis], groups: Set[str]) -> list[str] | None:

@@ -335,7 +335,7 @@ def _check_in_dtype(key: str, record: Mapping[str, Any]) -> None:
     inf. A normal number of the dtype, between its smallest and its largest."""
     value, dtype = record[key], record["model.dtype"]
     info = np.finfo(dtype)
-    if not info.tiny <= value <= info.max:
+    if not float(info.tiny) <= value <= float(info.max):
         _invalid(
             key,
             value,

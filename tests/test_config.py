@@ -289,3 +289,40 @@ def test_a_plugin_that_ignores_sigterm_leaves_the_command_stoppable(tmp_path: Pa
     with interrupts.installed():
         validate(_compose("activation=deaf"), tmp_path)  # checks plugins, data, memory
         assert signal.getsignal(signal.SIGTERM) is interrupts._raise
+
+
+@pytest.mark.parametrize(
+    ("typed", "size"),
+    [
+        ("seed=3", 1),
+        ("init=zeros,small,large", 3),
+        ("seed=range(0,4294967295)", 4_294_967_295),
+        ("seed=range(10,0,-3)", 4),
+        ("train.learning_rate=range(0.5,2,0.25)", 6),
+        ("seed=shuffle(range(5))", 5),
+        ("seed=range(5,0)", 0),
+    ],
+)
+def test_a_sweeps_size_is_known_before_its_values_are_listed(typed: str, size: int) -> None:
+    from shallownet.plan import _size
+
+    (override,) = OverridesParser.create().parse_overrides([typed])
+    assert _size(override) == size
+    if override.is_sweep_override() and size < 100:  # as many as Hydra lists
+        assert len(list(override.sweep_string_iterator())) == size
+
+
+def test_a_grid_of_billions_of_jobs_is_refused_before_it_is_listed() -> None:
+    """It grew to 6.4 GB in 160 s until killed (issue "Nothing lost, round four")."""
+    parser = OverridesParser.create()
+    with pytest.raises(
+        ConfigError,
+        match=r"^seed=range\(0,4294967295\) is invalid: it makes a sweep of 8,589,934,590 jobs, "
+        r"which needs about [\d,.]+ GiB of memory to plan; .* available, room for about "
+        r"[\d,]+ jobs; sweep fewer values or split the sweep into several commands$",
+    ):
+        axes({}, ["init=zeros,small", "seed=range(0,4294967295)"], parser)
+    # the product of axes that are each small
+    with pytest.raises(ConfigError, match=r"^seed=range\(100000\) is invalid: it makes a sweep"):
+        axes({}, ["seed=range(100000)", "train.iterations=range(1,100001)"], parser)
+    assert len(axes({}, ["seed=range(1000)", "init=zeros,small"], parser)[0].values) == 1000
