@@ -41,7 +41,10 @@ def registered_here() -> Carried:
 def pack() -> bytes:
     """The plugins registered here that a fresh process would not have, pickled by value
     (with the functions and globals of the modules that define them)."""
-    carried = registered_here()
+    return _dumps(registered_here())
+
+
+def _dumps(carried: Carried) -> bytes:
     modules = {defining_module(p) for plugins in carried.values() for p in plugins.values()}
     ours = [
         sys.modules[name]
@@ -81,3 +84,23 @@ def refuse_uncarried(jobs: Sequence[Settings], launcher: str) -> None:
                     f"hydra/launcher=batched, which carries it to its workers"
                 )
                 raise ConfigError(msg)
+
+
+def refuse_unpicklable(launcher: str) -> None:
+    """ConfigError if a plugin registered here cannot be carried to the worker processes
+    of ``launcher`` (its option, ``batched``): it, or a global of its module, cannot be
+    pickled (a lock, an open file, a connection). Checked before anything is written."""
+    for group, plugins in registered_here().items():
+        for name, plugin in plugins.items():
+            try:
+                _dumps({group: {name: plugin}})
+            except Exception as exc:
+                origin = PLUGIN_GROUPS[group].origin(name)
+                msg = (
+                    f"{group}={name} is registered in this process ({origin}) and cannot be "
+                    f"carried to the worker processes of hydra/launcher={launcher} "
+                    f"({type(exc).__name__}: {exc}); keep what cannot be pickled (a lock, a "
+                    "file, a connection) out of its module's globals, or train in this "
+                    "process: hydra.launcher.n_jobs=1"
+                )
+                raise ConfigError(msg) from None

@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 from collections.abc import Mapping, Sequence, Set
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -28,7 +29,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
-from .carried_plugins import refuse_uncarried
+from .carried_plugins import refuse_uncarried, refuse_unpicklable
 from .compose import Composer, compose_jobs
 from .errors import ConfigError, JobsFailed
 from .job import Job
@@ -202,6 +203,11 @@ class Swept:
     parent: ParentRun | None = None
 
 
+# Set by a caller that reads the sweep's runs back (sn.sweep): the line that refuses a
+# sweep with tracking off, before anything is written
+NEEDS_TRACKING: ContextVar[str | None] = ContextVar("needs_tracking", default=None)
+
+
 def run_sweep(
     master: DictConfig,
     hydra_context: HydraContext,
@@ -212,9 +218,13 @@ def run_sweep(
     """Validate every job, then (and only then) write: the sweep folder, the store, the
     parent run; launch the jobs; end the parent run with the sweep's true status."""
     sweep_axes, planned = plan(master, hydra_context.config_loader, params, arguments)
+    if (needs := NEEDS_TRACKING.get()) is not None and planned[0].settings.tracking is None:
+        raise ConfigError(needs)
     choice = launcher_choice(master)
     if not isinstance(launcher, JobLauncher) and choice != "basic":  # Hydra's, elsewhere
         refuse_uncarried([job.settings for job in planned], choice)
+    elif len(planned) > 1 and getattr(launcher, "workers", lambda: 1)() > 1:
+        refuse_unpicklable(choice)  # carried to its workers with each batch
     sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
     with claimed(sweep_dir):
         OmegaConf.save(master, sweep_dir / "multirun.yaml")

@@ -39,7 +39,7 @@ from .config import CONFIG_PACKAGE, store_configs
 from .errors import Abort, ConfigError, JobsFailed, RunFailed, StoreFailed
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line, quiet_libraries
-from .plan import Swept, quoted
+from .plan import NEEDS_TRACKING, Swept, quoted
 from .plugin_modules import import_plugin_modules
 from .report.frames import Sweep, load_sweep
 
@@ -101,15 +101,14 @@ def sweep(
     message, before anything is written; a sweep that stopped (a store that broke, an
     interrupt) raises as the command stops.
     """
-    typed = list(overrides)
-    if tracking_uri is not None:
-        typed.append(f"tracking.uri={quoted(tracking_uri)}")
-    if experiment is not None:
-        typed.append(f"tracking.experiment={quoted(experiment)}")
-    swept = _multirun(typed)
+    typed = _arguments(overrides, tracking_uri, experiment)
+    token = NEEDS_TRACKING.set(READS_BACK)
+    try:
+        swept = _multirun(typed)
+    finally:
+        NEEDS_TRACKING.reset(token)
     if swept.tracking is None or swept.parent is None:
-        msg = "sn.sweep reads its runs back from the store: leave tracking on (not tracking=none)"
-        raise ConfigError(msg)
+        raise ConfigError(READS_BACK)
     read = load_sweep(swept.tracking.uri, swept.tracking.experiment, swept.parent.run_id)
     return Study(
         **vars(read),
@@ -118,6 +117,37 @@ def sweep(
         status=swept.parent.status,
         lines=swept.parent.summary,
     )
+
+
+READS_BACK = "sn.sweep reads its runs back from the store: leave tracking on (not tracking=none)"
+
+
+def _arguments(
+    overrides: Sequence[str], tracking_uri: str | None, experiment: str | None
+) -> list[str]:
+    """The overrides ``sweep`` runs, its arguments checked (TypeError in one line)."""
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        msg = (
+            f"sn.sweep's overrides={overrides!r} is invalid: must be a list of strings, as "
+            "typed on the command line (['init=zeros,small', 'seed=range(3)'])"
+        )
+        raise TypeError(msg)
+    typed = list(overrides)
+    named: tuple[tuple[str, str, object], ...] = (  # what a caller may pass, unchecked
+        ("tracking_uri", "tracking.uri", tracking_uri),
+        ("experiment", "tracking.experiment", experiment),
+    )
+    for name, key, value in named:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            msg = (
+                f"sn.sweep's {name}={value!r} is invalid: must be a string, or None for "
+                f"{key} as configured"
+            )
+            raise TypeError(msg)
+        typed.append(f"{key}={quoted(value)}")
+    return typed
 
 
 def _multirun(overrides: list[str]) -> Swept:

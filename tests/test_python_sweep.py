@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +106,70 @@ def test_hydras_own_launchers_refuse_a_plugin_registered_here_before_writing(
         "named in SHALLOWNET_PLUGINS (e.g. SHALLOWNET_PLUGINS=my_plugins.py), or use "
         "hydra/launcher=batched, which carries it to its workers"
     )
+    assert written(tmp_path) == []
+
+
+_HELD = threading.Lock()  # cannot be pickled: neither can a plugin that uses it
+
+
+def locked_identity(shape: tuple[int, int], rng: np.random.Generator) -> Array:
+    with _HELD:
+        return np.eye(*shape) + 0.01 * rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: sn.sweep(["seed=0,1", "tracking=none"]),
+            ConfigError,
+            r"^sn.sweep reads its runs back from the store: leave tracking on \(not tracking=none\)$",
+        ),
+        (
+            lambda: sn.sweep(["seed=0,1"], tracking_uri=5),
+            TypeError,
+            r"^sn.sweep's tracking_uri=5 is invalid: must be a string, or None for tracking.uri as configured$",
+        ),
+        (
+            lambda: sn.sweep(["seed=0,1"], experiment=["a"]),
+            TypeError,
+            r"^sn.sweep's experiment=\['a'\] is invalid: must be a string, or None for tracking.experiment",
+        ),
+        (
+            lambda: sn.sweep("seed=0,1"),
+            TypeError,
+            r"^sn.sweep's overrides='seed=0,1' is invalid: must be a list of strings",
+        ),
+        (
+            lambda: sn.sweep(["init=locked_identity", "seed=0,1", "hydra.launcher.n_jobs=2"]),
+            ConfigError,
+            r"^init=locked_identity is registered in this process \(.*\) and cannot be carried to "
+            r"the worker processes of hydra/launcher=batched \(TypeError: cannot pickle "
+            r"'_thread.lock' object\); .* or train in this process: hydra.launcher.n_jobs=1$",
+        ),
+    ],
+    ids=[
+        "tracking off",
+        "a uri not a string",
+        "an experiment not a string",
+        "one string",
+        "a plugin that cannot be pickled",
+    ],
+)
+def test_a_sweeps_arguments_are_refused_before_anything_runs(
+    call: Callable[[], object],
+    error: type[Exception],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each trained the sweep (or part of it) before it was refused (issue "Nothing lost,
+    round four")."""
+    monkeypatch.chdir(tmp_path)
+    sn.initializers.register("locked_identity", locked_identity)
+    store_configs()
+    with pytest.raises(error, match=message):
+        call()
     assert written(tmp_path) == []
 
 
