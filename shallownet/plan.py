@@ -15,9 +15,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence, Set
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -225,13 +226,36 @@ def run_sweep(
         refuse_uncarried([job.settings for job in planned], choice)
     elif len(planned) > 1 and getattr(launcher, "workers", lambda: 1)() > 1:
         refuse_unpicklable(choice)  # carried to its workers with each batch
-    sweep_dir = launch_dir(master) / str(master.hydra.sweep.dir)
-    with claimed(sweep_dir):
+    named = launch_dir(master) / str(master.hydra.sweep.dir)
+    with claimed(named, next_free=clock_named(master)) as sweep_dir:
+        if sweep_dir != named:  # another sweep started in the same second holds it
+            planned = moved(master, planned, named, sweep_dir)
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
         swept = _run_planned(launcher, sweep_axes, planned, sweep_dir)
     if swept.parent is not None and swept.parent.lost:
         raise JobsFailed(_lost_line(swept.parent.lost, len(planned)), swept)
     return swept
+
+
+def clock_named(master: DictConfig) -> bool:
+    """Whether the sweep's folder is named by the clock (``${now:...}``, Hydra's default)."""
+    sweep = OmegaConf.to_container(master.hydra.sweep, resolve=False)
+    return isinstance(sweep, dict) and "${now:" in str(sweep.get("dir", ""))
+
+
+def moved(master: DictConfig, planned: Sequence[Job], named: Path, folder: Path) -> list[Job]:
+    """The sweep and its jobs in ``folder`` instead of ``named`` (which another sweep
+    holds): ``hydra.sweep.dir`` as every launcher reads it, each job's output folder."""
+    relative = os.path.relpath(folder, launch_dir(master))
+    master.hydra.sweep.dir = relative
+    master.hydra.overrides.hydra.append(f"hydra.sweep.dir={relative}")  # Hydra's launchers
+    log.info(
+        "shallownet: %s is another sweep's (started the same second); using %s", named, folder
+    )
+    return [
+        replace(job, output_dir=str(folder / Path(job.output_dir).relative_to(named)))
+        for job in planned
+    ]
 
 
 def _lost_line(lost: Sequence[str], jobs: int) -> str:
