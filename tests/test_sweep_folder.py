@@ -34,13 +34,16 @@ def test_a_clock_named_folder_held_by_another_sweep_gives_way_to_the_next_free_o
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "multirun" / "2026-12-07" / "23-45-00"
-    with claimed(folder, next_free=True) as first, claimed(folder, next_free=True) as second:
-        with claimed(folder, next_free=True) as third:
-            assert (first, second, third) == (
-                folder,
-                folder.with_name("23-45-00_1"),
-                folder.with_name("23-45-00_2"),
-            )
+    with (
+        claimed(folder, next_free=True) as first,
+        claimed(folder, next_free=True) as second,
+        claimed(folder, next_free=True) as third,
+    ):
+        assert (first, second, third) == (
+            folder,
+            folder.with_name("23-45-00_1"),
+            folder.with_name("23-45-00_2"),
+        )
     with claimed(folder, next_free=True) as again:  # all ended: the first is free again
         assert again == folder
 
@@ -88,7 +91,8 @@ def test_two_sweeps_started_in_the_same_second_both_run(tmp_path: Path) -> None:
     outcomes = run_together(tmp_path, ("-m", "seed=0,1,2,3", *args), ("-m", "seed=5,6", *args))
     assert [code for code, _ in outcomes] == [0, 0], outcomes
     year = sorted(p.name for p in (tmp_path / "multirun").iterdir())
-    assert len(year) == 2 and year[1] == year[0] + "_1", year
+    assert len(year) == 2, year
+    assert year[1] == year[0] + "_1"
     runs = {}
     for name in year:
         folder = tmp_path / "multirun" / name
