@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,17 @@ def _held(folder: Path, last: bool) -> int | None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def can_create_in(folder: Path) -> bool:
+    """Whether a folder can be created in ``folder``, tried (an empty one made and removed
+    at once): permissions do not say it where root may write anywhere but into /proc, an
+    immutable folder or a read-only filesystem."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        probe = tempfile.mkdtemp(prefix=".shallownet-probe-", dir=folder)
+    except OSError:
+        return False
+    os.rmdir(probe)
+    return True

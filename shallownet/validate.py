@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from .messages import abort_on_user_error
 from .outcome import Data, data_key, load_data
 from .schema import SWEEP_KEYS, Rule, int_at_least, is_int, one_of, optional
 from .settings import Settings, check_plugins
+from .sweep_folder import can_create_in
 
 
 def launch_dir(config: DictConfig) -> Path:
@@ -76,25 +76,12 @@ def check_writable(key: str, folder: Path) -> None:
     """The output folder can be created: its first existing ancestor is a writable directory."""
     check_path_lengths(key, folder)
     existing = _existing_ancestor(folder)
-    if not existing.is_dir() or not _can_create_in(existing):
+    if not existing.is_dir() or not can_create_in(existing):
         msg = (
             f"{key}={str(folder)!r} is invalid: cannot create it ({str(existing)!r} is not a "
             f"writable directory); run from a writable directory or set {key}"
         )
         raise ConfigError(msg)
-
-
-def _can_create_in(folder: Path) -> bool:
-    """Whether a folder can be created in ``folder``, tried (an empty one made and removed
-    at once): permissions do not say it where root may write anywhere but into /proc."""
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return False
-    try:
-        probe = tempfile.mkdtemp(prefix=".shallownet-probe-", dir=folder)
-    except OSError:
-        return False
-    os.rmdir(probe)
-    return True
 
 
 def _existing_ancestor(folder: Path) -> Path:

@@ -252,6 +252,12 @@ CASES: list[Case] = [
         None,
         "activation: activation 'wrong_derivative': derivative disagrees with central differences at z=",
     ),
+    (  # the sweep ran until its parent run's first artifact, which left it RUNNING
+        ("-m", "seed=0,1"),
+        None,
+        _file("mlartifacts"),
+        "tracking.uri='sqlite:///{tmp}/mlflow.db' is invalid: '{tmp}/mlartifacts', where its runs keep their artifacts, is not a folder; move it away or set tracking.uri to a store in another folder",
+    ),
     (
         ("hydra.run.dir=afile/out",),
         None,

@@ -575,3 +575,22 @@ def test_a_disk_that_fills_mid_sweep(tmp_path: Path) -> None:
         assert report.returncode == 0, report.stderr
         assert "incomplete: " in report.stdout
         assert_truthful(uri)
+
+
+def test_a_parent_run_whose_first_artifact_cannot_be_written_ends_failed(tmp_path: Path) -> None:
+    """The experiment's artifact folder is a file: the parent run, open, cannot record its
+    jobs. It was left RUNNING after the command exited 1 (issue "Nothing lost, round
+    four", a read-only mlartifacts/); it ends FAILED, saying why."""
+    (tmp_path / "mlartifacts").mkdir()
+    (tmp_path / "mlartifacts" / "shallownet").write_text("")
+    result = run_cli("-m", "seed=0,1", "train.iterations=100", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"shallownet: error: cannot write '{tmp_path}/mlartifacts/shallownet/")
+    )
+    (parent,), children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert children == []
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["failure_reason"].startswith("NotADirectoryError: ")

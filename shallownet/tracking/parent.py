@@ -144,12 +144,11 @@ def _open_parent(
     experiment_id: str,
     tracking: TrackingSettings,
     name: str,
-    axes: Mapping[str, str],
     tags: Mapping[str, str],
     jobs: Sequence[Job],
-    planned: bool = True,
-) -> str:
-    """The parent run: the earlier one of these jobs when resuming, else a new one."""
+) -> tuple[str, bool]:
+    """The parent run, and whether it is new: the earlier one of these jobs when resuming,
+    else a new one (which :func:`_record_plan` describes, once its end is assured)."""
     key = sweep_hash(jobs)
     if tracking.skip_finished and (earlier := _resumable(client, experiment_id, key)):
         retry(client.update_run, earlier, status="RUNNING")
@@ -158,7 +157,7 @@ def _open_parent(
         if REASON_TAG in client.get_run(earlier).data.tags:
             retry(client.delete_tag, earlier, REASON_TAG)
         log.info("shallownet: resuming the sweep of parent run %s", earlier)
-        return earlier
+        return earlier, False
     all_tags = {
         VERSION_TAG: __version__,
         ROLE_TAG: SWEEP_ROLE,
@@ -167,17 +166,27 @@ def _open_parent(
         **tags,
     }
     run = retry(client.create_run, experiment_id, run_name=name[:250], tags=all_tags)
-    run_id = str(run.info.run_id)
+    return str(run.info.run_id), True
+
+
+def _record_plan(
+    client: MlflowClient,
+    run_id: str,
+    axes: Mapping[str, str],
+    jobs: Sequence[Job],
+    planned: bool,
+) -> None:
+    """What a new parent run records of its sweep: the axes as typed (params) and, for a
+    planned sweep, its jobs (an artifact; a search draws its trials as it goes)."""
     params = [Param(f"sweep.{axis}", typed[:6000]) for axis, typed in axes.items()]
     if params:
         retry(client.log_batch, run_id, params=params)
-    if planned:  # a search's trials are drawn as it goes: none is known up front
+    if planned:
         known = [
             {"num": job.num, "label": job.label, "config_hash": job.settings.config_hash()}
             for job in jobs
         ]
         retry(client.log_dict, run_id, known, JOBS_ARTIFACT)
-    return run_id
 
 
 @dataclass
@@ -222,7 +231,7 @@ def parent_run(
     tags = {SWEEP_DIR_TAG: sweep_dir}
     if search is not None:  # another sweeper's search: what it is, on the parent
         tags[SEARCH_TAG] = search
-    run_id = _open_parent(client, experiment_id, tracking, name, axes, tags, jobs, planned)
+    run_id, new = _open_parent(client, experiment_id, tracking, name, tags, jobs)
     records = [job.settings.record for job in jobs]
     views = served(tracking.uri) or view.supported()
     group = view.grouping(group_keys, records, split=views, complete=planned)
@@ -235,6 +244,8 @@ def parent_run(
     status, reason = "FAILED", None
     parent: ParentRun | None = None
     try:
+        if new:  # in the try: a store that cannot take it ends the parent FAILED, saying why
+            _record_plan(client, run_id, axes, jobs, planned)
         try:
             links = _save_views(client, tracking, experiment_id, run_id, group, parts, jobs, name)
         except Exception as exc:  # the view is a convenience: the sweep goes on without it

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from ..commands import executable, free_port
 from ..errors import ConfigError
 from ..settings import TrackingSettings
+from ..sweep_folder import can_create_in
 from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
 from .mlflow_internals import check_version
 from .owner import end_vanished
@@ -105,6 +106,25 @@ def _check_sqlite(uri: str, db: Path) -> None:
     from .sqlite import check_file
 
     check_file(uri, db)
+    _check_artifacts(uri, db.parent / ARTIFACTS_FOLDER)
+
+
+ARTIFACTS_FOLDER = "mlartifacts"  # beside an SQLite store: where its runs keep artifacts
+
+
+def _check_artifacts(uri: str, folder: Path) -> None:
+    """The folder an SQLite store's runs keep their artifacts in is one this process can
+    write in, or is not there yet (its parent, the store's folder, was checked)."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if folder.is_dir() and can_create_in(folder):
+        return
+    what = "a folder this process cannot write in" if folder.is_dir() else "not a folder"
+    msg = (
+        f"tracking.uri={uri!r} is invalid: {str(folder)!r}, where its runs keep their "
+        f"artifacts, is {what}; move it away or set tracking.uri to a store in another folder"
+    )
+    raise ConfigError(msg)
 
 
 def _check_server(uri: str) -> None:
@@ -223,7 +243,7 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     if db is None:
         return None
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
-    return (db.parent / "mlartifacts" / safe).as_uri()
+    return (db.parent / ARTIFACTS_FOLDER / safe).as_uri()
 
 
 EXPERIMENT_NOTE = """\
