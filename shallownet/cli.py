@@ -27,7 +27,7 @@ from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
 
 from . import interrupts
 from .config import CONFIG_GROUPS, store_configs
-from .errors import Abort, RunFailed, StoreFailed, causes, working_folder
+from .errors import Abort, CallbackError, RunFailed, StoreFailed, causes, working_folder
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line, quiet_libraries
 from .plugin_modules import ENV_VAR, absolutize, import_plugin_modules
@@ -52,7 +52,10 @@ def main() -> None:
         import_plugin_modules()
         store_configs()
         register_hydra_plugins()
-        app()
+        try:
+            app()
+        except CallbackError as exc:  # raised in a Hydra callback: as if raised here
+            raise exc.error from None
     except KeyboardInterrupt as exc:
         print(f"\nshallownet: {interrupts.reason(exc)}", file=sys.stderr)
         sys.exit(interrupts.exit_code(exc))

@@ -4,7 +4,7 @@ errors beside these (:mod:`shallownet.messages`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .plugin_modules import PluginModuleError
@@ -35,6 +35,30 @@ class JobsFailed(RunFailed):
 
 class StoreFailed(UserError):
     """The tracking store stopped taking writes during a command (full disk, server gone)."""
+
+
+RUN_THE_REST = (
+    "run the sweep again with tracking.skip_finished=true to run the jobs that did not finish"
+)
+
+
+def jobs_failed_line(lost: Sequence[str], jobs: int, again: str = RUN_THE_REST) -> str:
+    """What the command says last when jobs failed on an error (its exit code is 1), and
+    what to do ``again`` once it is fixed."""
+    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+    return (
+        f"{len(lost)} of {jobs} jobs failed on an error, not in training: "
+        f"{lost[0].strip().splitlines()[0]}{more}; once it is fixed, {again}"
+    )
+
+
+class CallbackError(BaseException):
+    """Carries an error out of a Hydra callback (which makes an ``Exception`` a warning):
+    the command handles ``error`` as if it had been raised where the callback was called."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Abort(BaseException):

@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .carried_plugins import refuse_uncarried, refuse_unpicklable
 from .compose import Composer, compose_jobs
-from .errors import ConfigError, JobsFailed
+from .errors import ConfigError, JobsFailed, jobs_failed_line
 from .job import Job
 from .schema import RULES, Rule
 from .settings import TrackingSettings, record_key, text
@@ -233,7 +233,7 @@ def run_sweep(
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
         swept = _run_planned(launcher, sweep_axes, planned, sweep_dir)
     if swept.parent is not None and swept.parent.lost:
-        raise JobsFailed(_lost_line(swept.parent.lost, len(planned)), swept)
+        raise JobsFailed(jobs_failed_line(swept.parent.lost, len(planned)), swept)
     return swept
 
 
@@ -256,16 +256,6 @@ def moved(master: DictConfig, planned: Sequence[Job], named: Path, folder: Path)
         replace(job, output_dir=str(folder / Path(job.output_dir).relative_to(named)))
         for job in planned
     ]
-
-
-def _lost_line(lost: Sequence[str], jobs: int) -> str:
-    """What the command says last when jobs failed on an error (its exit code is 1)."""
-    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
-    return (
-        f"{len(lost)} of {jobs} jobs failed on an error, not in training: "
-        f"{lost[0].strip().splitlines()[0]}{more}; once it is fixed, run the sweep again with "
-        "tracking.skip_finished=true to run the jobs that did not finish"
-    )
 
 
 def _run_planned(

@@ -1027,6 +1027,61 @@ ON_THE_COMMAND_LINE = {
 }
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]
 
+# Another sweeper's search, refused before it starts (issue "Nothing lost, round four": each
+# ended with exit 1 after the sweeper began, or wrote nothing and exited 1 wrongly)
+OPTUNA = ("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "train.iterations=50")
+RATES = "train.learning_rate=interval(0.1,2.0)"
+SEARCHES: list[Case] = [
+    (
+        (*OPTUNA, RATES, "hydra.sweeper.n_trials=0"),
+        None,
+        None,
+        "hydra.sweeper.n_trials=0 is invalid: must be an integer >= 1",
+    ),
+    (
+        (*OPTUNA, RATES, "hydra.sweeper.n_trials=-1"),
+        None,
+        None,
+        "hydra.sweeper.n_trials=-1 is invalid: must be an integer >= 1",
+    ),
+    (
+        (*OPTUNA, RATES, "hydra.sweeper.n_jobs=0"),
+        None,
+        None,
+        "hydra.sweeper.n_jobs=0 is invalid: must be an integer >= 1",
+    ),
+    (
+        (*OPTUNA, RATES, "hydra.sweeper.direction=sideways"),
+        None,
+        None,
+        "hydra.sweeper.direction='sideways' is invalid: must be minimize or maximize (of a job's final cost)",
+    ),
+    (
+        (*OPTUNA, "train.learning_rate=interval(2.0,0.1)"),
+        None,
+        None,
+        "train.learning_rate=interval(2.0,0.1) is invalid: an interval's lower bound must be below its upper one",
+    ),
+    (
+        (*OPTUNA, "train.learning_rate=tag(log,interval(0,1))"),
+        None,
+        None,
+        "train.learning_rate=tag(log,interval(0,1)) is invalid: a log-scaled interval must lie above 0 (its lower bound is 0)",
+    ),
+    (
+        (*OPTUNA, "train.learning_rate=interval(-2,-1)"),
+        None,
+        None,
+        "train.learning_rate=interval(-2,-1) is invalid: no value in it is allowed (must be a positive number)",
+    ),
+    (
+        (*OPTUNA, RATES, "tracking.skip_finished=true"),
+        None,
+        None,
+        "tracking.skip_finished=true is invalid for a search (hydra/sweeper=optuna): it draws its trials anew, none to skip; leave it out",
+    ),
+]
+
 # Refused before Hydra composes anything: only the real command shows these.
 BEFORE_HYDRA: list[Case] = [
     (
@@ -1062,7 +1117,12 @@ BEFORE_HYDRA: list[Case] = [
 ]
 
 
-@pytest.mark.parametrize(("args", "plugins", "setup", "message"), COMMAND_LINE + BEFORE_HYDRA)
+@pytest.mark.parametrize(
+    ("args", "plugins", "setup", "message"),
+    COMMAND_LINE
+    + BEFORE_HYDRA
+    + [pytest.param(*case, marks=pytest.mark.slow) for case in SEARCHES],  # Optuna's import
+)
 def test_command_line(
     args: tuple[str, ...],
     plugins: str | None,

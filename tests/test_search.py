@@ -128,3 +128,32 @@ def test_hydras_basic_sweeper_gets_a_parent_run_without_an_objective(tmp_path: P
     assert report.returncode == 0, report.stderr
     assert "best:" not in report.stdout
     assert "| init | runs |" in report.stdout
+
+
+def test_a_search_whose_trials_fail_on_an_error_exits_1(tmp_path: Path) -> None:
+    """As a sweep does (it exited 0: issue "Nothing lost, round four"); its last line names
+    the first such trial and says what to do, without a resume a search refuses."""
+    result = run_cli(
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.seed=2",
+        "train.learning_rate=interval(0.01,0.1)",
+        "init=small,large",
+        "activation=faulty",
+        "train.iterations=50",
+        cwd=tmp_path,
+        plugins=str(REPO / "tests" / "faulty_plugins.py"),
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"shallownet: error: \d of 4 jobs failed on an error, not in training: .*init=large.*"
+        r"RuntimeError: faulty activation: \|z\| grew past 5.*; once it is fixed, run the "
+        r"search again",
+        last,
+    ), last
+    (parent,), children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert parent.info.status == "FINISHED"  # the search ran to its end
+    assert {run.info.status for run in children} <= {"FAILED", "FINISHED"}
+    assert len(children) == 4

@@ -37,6 +37,7 @@ class Search:
         self.parent: Any = None  # shallownet.tracking.parent.ParentRun, once open
         self.tracking: Any = None  # the trials' TrackingSettings, once open
         self.started = time.time()
+        self.trials = 0  # launched or refused so far
 
     def sweeper(self) -> str:
         return str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/sweeper") or "")
@@ -119,6 +120,7 @@ class Search:
 
     def in_search(self, jobs: Sequence[Any]) -> List[Any]:  # noqa: UP006
         """The jobs under the parent run (opened with the first), grouped in its view."""
+        self.trials += len(jobs)
         if not jobs or jobs[0].settings.tracking is None:
             return list(jobs)
         if self.stack is None:
@@ -130,6 +132,7 @@ class Search:
         """A trial that failed validation: a FAILED run with the reason, under the parent
         (once it is open: a search whose first trials all fail has none yet)."""
         log.error("%s: FAILED: %s", ",".join(overrides), reason)
+        self.trials += 1
         if self.parent is not None:
             from shallownet.tracking.parent import record_refused
 
@@ -186,10 +189,94 @@ def jobs_of_trials(
     return jobs, refused
 
 
+DIRECTIONS = ("minimize", "maximize")
+
+
+def check_search(config: DictConfig) -> None:
+    """Everything another sweeper's search can be refused for before it starts (the
+    sweeper would fail on it only later: n_trials=0 divides by zero), as one line:
+    its counts, its direction, each searched key's space, and no resume (a search draws
+    its trials anew: there is nothing to skip)."""
+    from shallownet.errors import ConfigError
+
+    search = Search(config)
+    for key in ("n_trials", "n_jobs"):
+        value = OmegaConf.select(config, f"hydra.sweeper.{key}", default=None)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            msg = f"hydra.sweeper.{key}={value!r} is invalid: must be an integer >= 1"
+            raise ConfigError(msg)
+    direction = OmegaConf.select(config, "hydra.sweeper.direction", default=None)
+    if direction is not None and search.direction() not in DIRECTIONS:
+        msg = (
+            f"hydra.sweeper.direction={direction!r} is invalid: must be "
+            f"{' or '.join(DIRECTIONS)} (of a job's final cost)"
+        )
+        raise ConfigError(msg)
+    if OmegaConf.select(config, "tracking.skip_finished", default=False) is True:
+        msg = (
+            f"tracking.skip_finished=true is invalid for a search (hydra/sweeper="
+            f"{search.sweeper()}): it draws its trials anew, none to skip; leave it out"
+        )
+        raise ConfigError(msg)
+    parser = OverridesParser.create()
+    for key, typed in search.axes().items():
+        (override,) = parser.parse_overrides([f"{key}={typed}"])
+        _check_space(key, typed, override.value())
+
+
+def _check_space(key: str, typed: str, space: Any) -> None:
+    """A searched key's space holds a value to draw, and one its field allows."""
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
+
+    from shallownet.errors import ConfigError
+    from shallownet.schema import RULES
+
+    line = f"{key}={typed} is invalid"
+    if isinstance(space, IntervalSweep):
+        start, end = float(space.start or 0), float(space.end or 0)  # Hydra's parser sets both
+        if not start < end:
+            msg = f"{line}: an interval's lower bound must be below its upper one"
+            raise ConfigError(msg)
+        if "log" in space.tags and start <= 0:
+            msg = f"{line}: a log-scaled interval must lie above 0 (its lower bound is {start:g})"
+            raise ConfigError(msg)
+        values: List[Any] = [start, (start + end) / 2, end]  # noqa: UP006
+    elif isinstance(space, ChoiceSweep):
+        values = list(space.list)
+    else:
+        return
+    rule = RULES.get(key)
+    if rule is None:
+        return
+    allowed = [rule(value) for value in values]
+    if all(allowed):  # bounds and middle refused: no value the search could draw is allowed
+        msg = f"{line}: no value in it is allowed ({allowed[0]})"
+        raise ConfigError(msg)
+
+
 class EndSearch(Callback):
-    """Hydra callback: at the end of a multirun, end the search's parent run (if another
-    sweeper searched through the batched launcher)."""
+    """Hydra callback: before a multirun of another sweeper, check its search
+    (:func:`check_search`); at its end, end the search's parent run, and carry out of
+    Hydra (which makes a callback's errors warnings) that trials failed on an error."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if Search(config).sweeper() in ("shallownet", "basic"):
+            return  # the shallownet sweeper validates its own; Hydra's basic one has none
+        from shallownet.messages import abort_on_user_error
+
+        with abort_on_user_error():
+            check_search(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from shallownet.errors import CallbackError, JobsFailed, jobs_failed_line
+
         while _searches:
-            _searches.pop().end()
+            search = _searches.pop()
+            search.end()
+            lost = search.parent.lost if search.parent is not None else []
+            if lost:
+                line = jobs_failed_line(lost, search.trials, "run the search again")
+                failed = JobsFailed(line, search.parent)
+                raise CallbackError(failed)
