@@ -19,7 +19,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: UP035
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple  # noqa: UP035
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -38,6 +38,7 @@ class Search:
         self.tracking: Any = None  # the trials' TrackingSettings, once open
         self.started = time.time()
         self.trials = 0  # launched or refused so far
+        self.refused: Set[str] = set()  # noqa: UP006  (their runs, as lost() names them)
 
     def sweeper(self) -> str:
         return str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/sweeper") or "")
@@ -133,6 +134,7 @@ class Search:
         (once it is open: a search whose first trials all fail has none yet)."""
         log.error("%s: FAILED: %s", ",".join(overrides), reason)
         self.trials += 1
+        self.refused.add(f"{','.join(overrides)[:250]}: {reason[:5000]}")
         if self.parent is not None:
             from shallownet.tracking.parent import record_refused
 
@@ -275,7 +277,9 @@ class EndSearch(Callback):
         while _searches:
             search = _searches.pop()
             search.end()
-            lost = search.parent.lost if search.parent is not None else []
+            # a drawn value its field refuses is part of a search: not a trial it lost
+            found = search.parent.lost if search.parent is not None else []
+            lost = [line for line in found if line not in search.refused]
             if lost:
                 line = jobs_failed_line(lost, search.trials, "run the search again")
                 failed = JobsFailed(line, search.parent)
