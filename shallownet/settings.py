@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -401,8 +402,12 @@ PLUGIN_CHECKS: dict[str, Callable[[Choice], object]] = {
 }
 
 
-def check_plugins(jobs: Sequence[Settings]) -> None:
-    """Call each distinct plugin configuration of these jobs once.
+def check_plugins(
+    jobs: Sequence[Settings], guard: Callable[[], AbstractContextManager[object]] = nullcontext
+) -> None:
+    """Call each distinct plugin configuration of these jobs once, each call inside
+    ``guard()`` (validation's: ``sys.exit()`` or a ``KeyboardInterrupt`` no signal caused
+    is the plugin's fault, and the command's signal handlers are kept).
 
     Plugins check their own parameters (a negative noise, a scale < 0); a sweep
     of 2,000 jobs over three initializers makes three calls, not 2,000.
@@ -416,7 +421,8 @@ def check_plugins(jobs: Sequence[Settings]) -> None:
                 continue
             seen.add(key)
             try:
-                check_choice(choice)
+                with guard():
+                    check_choice(choice)
             except (PluginError, ValueError, TypeError) as exc:
                 msg = f"{group}: {exc}"
                 raise ConfigError(msg) from None

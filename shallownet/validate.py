@@ -117,7 +117,7 @@ def check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
 
 
 def _check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
-    check_plugins(jobs)
+    check_plugins(jobs, interrupts.plugin_faults)
     loaded: dict[str, Data] = {}
     sized: dict[tuple[str, ...], tuple[int, int]] = {}
     have = memory_room()

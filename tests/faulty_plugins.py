@@ -65,8 +65,9 @@ def quitter(shape: tuple[int, int], rng: np.random.Generator) -> Any:
 
 
 def _impatient(z: Any) -> Any:
-    # fine on the contract check's |z| <= 4, raises KeyboardInterrupt (no signal) in training
-    if np.max(np.abs(z)) > 5.0:
+    # raises KeyboardInterrupt (no signal) in training, in the far tails on the flower data's
+    # layers: the contract check's arrays are never that wide
+    if np.max(np.abs(z)) > 5.0 and np.shape(z)[-1] == FLOWER_M:
         raise KeyboardInterrupt
     return np.tanh(z)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -326,3 +326,35 @@ def test_a_grid_of_billions_of_jobs_is_refused_before_it_is_listed() -> None:
     with pytest.raises(ConfigError, match=r"^seed=range\(100000\) is invalid: it makes a sweep"):
         axes({}, ["seed=range(100000)", "train.iterations=range(1,100001)"], parser)
     assert len(axes({}, ["seed=range(1000)", "init=zeros,small"], parser)[0].values) == 1000
+
+
+def _raises(exc: BaseException) -> Callable[[Array], Array]:
+    def forward(z: Array) -> Array:
+        raise exc
+
+    return forward
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (KeyboardInterrupt(), "KeyboardInterrupt (no signal was received)"),
+        (SystemExit(0), "SystemExit(0)"),
+    ],
+    ids=["KeyboardInterrupt", "SystemExit"],
+)
+def test_a_plugin_that_exits_while_checked_is_refused_not_taken_for_ctrl_c(
+    raised: BaseException, said: str, tmp_path: Path
+) -> None:
+    """The contract check runs plugin code in the launching process: a KeyboardInterrupt
+    it raises stopped the command as Ctrl-C does (exit 130)."""
+    sn.activations.register(
+        "exiting", sn.Activation(forward=_raises(raised), derivative=lambda z, a: 1 - a**2)
+    )
+    store_configs()
+    with pytest.raises(ConfigError) as refused:
+        validate(_compose("activation=exiting"), tmp_path)
+    assert str(refused.value) == (
+        f"activation: plugin 'exiting' raised PluginExit: plugin code raised {said}"
+    )
