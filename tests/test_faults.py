@@ -243,8 +243,11 @@ def test_a_resume_started_while_its_sweep_runs_leaves_each_job_to_one_command(
     """The resume skips what the sweep has FINISHED or is training; the sweep skips what
     the resume took; neither ends the other's runs; each job FINISHES once."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    resume = (*SLOW, "tracking.skip_finished=true", "hydra.sweep.dir=multirun/resume")
-    with started(tmp_path, *SLOW) as proc:
+    # long enough to be training still when the resume looks, on a loaded machine too
+    # (with SLOW's, the resume's start-up once outlasted the sweep's last jobs)
+    longer = sweep_of(100_000)
+    resume = (*longer, "tracking.skip_finished=true", "hydra.sweep.dir=multirun/resume")
+    with started(tmp_path, *longer) as proc:
         wait_under_way(proc, uri, 240)
         beside = run_cli(*resume, cwd=tmp_path)
         stdout, stderr = proc.communicate(timeout=600)
