@@ -71,6 +71,12 @@ class InitializerRegistry(Registry[Initializer]):
                 f"expected {tuple(shape)} (fan_out, fan_in)"
             )
             raise PluginError(msg)
+        if not (np.issubdtype(W.dtype, np.floating) or np.issubdtype(W.dtype, np.integer)):
+            msg = (  # complex weights would be made real, silently; objects, strings fail later
+                f"initializer {name!r} returned {W.dtype} values for shape {tuple(shape)}; "
+                "weights must be real numbers (float or int)"
+            )
+            raise PluginError(msg)
         if not np.isfinite(W).all():
             msg = f"initializer {name!r} returned non-finite values for shape {tuple(shape)}"
             raise PluginError(msg)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shallownet as sn
+from shallownet.network import Array
 from shallownet.registry import PluginError
 
 
@@ -62,6 +66,27 @@ def test_non_finite_values_are_caught() -> None:
     sn.initializers.register("nan_init", lambda shape, rng: np.full(shape, np.nan))
     with pytest.raises(PluginError, match=r"initializer 'nan_init' returned non-finite values"):
         sn.initializers.check("nan_init")
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (lambda shape: np.ones(shape) + 1j, "complex128"),  # was made real, silently
+        (lambda shape: np.ones(shape, dtype=bool), "bool"),
+        (lambda shape: np.full(shape, "0.1"), "<U3"),
+    ],
+    ids=["complex", "bool", "strings"],
+)
+def test_weights_that_are_not_real_numbers_are_caught(
+    values: Callable[[tuple[int, int]], Array], dtype: str
+) -> None:
+    sn.initializers.register("odd_init", lambda shape, rng: values(shape))
+    with pytest.raises(
+        PluginError,
+        match=rf"^initializer 'odd_init' returned {re.escape(dtype)} values for shape \(4, 2\); "
+        r"weights must be real numbers \(float or int\)$",
+    ):
+        sn.initializers.check("odd_init")
 
 
 def test_unknown_parameter_lists_allowed() -> None:
