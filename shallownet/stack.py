@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .network import Array, Network, Params, cost
-from .train import Callback, History, TrainState, check_hyperparameters, due, passes, train
+from .train import (
+    Callback,
+    History,
+    TrainState,
+    activation_fault,
+    check_hyperparameters,
+    due,
+    passes,
+    train,
+)
 
 if TYPE_CHECKING:
     from .activations import Activation
@@ -177,7 +186,7 @@ def train_stack(
             for i in range(iterations):
                 Z, A = run.forward(params, X, run.g)
                 J = cost(Z[-1], Y)  # shape (K,)
-                if not run.freeze_diverged(i, J):
+                if not run.freeze_diverged(i, J, Z, A):
                     break  # every network diverged
                 run.costs[:, i] = J
                 grads = run.backward(params, Z, A, Y, run.g)
@@ -256,14 +265,16 @@ class _Stack:
             for cb in cbs:
                 cb.on_train_begin(state)
 
-    def freeze_diverged(self, step: int, J: Array) -> bool:
+    def freeze_diverged(self, step: int, J: Array, Z: list[Array], A: list[Array]) -> bool:
         """Freeze the networks whose cost turned non-finite at this step (FAILED, with the
-        step and reason); whether any network is still training."""
+        step and reason: training's, or the activation's fault); whether any network is
+        still training."""
         finite = np.isfinite(J)
         if finite.all():
             return True
         for k in np.flatnonzero(self.alive & ~finite).tolist():
-            self.histories[k].diverge(step, float(J[k]), self.learning_rates[k])
+            fault = activation_fault(self.nets[k].activation, Z, A, k)
+            self.histories[k].diverge(step, float(J[k]), self.learning_rates[k], fault)
             self.alive[k] = False
         return bool(self.alive.any())
 

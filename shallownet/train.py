@@ -41,6 +41,24 @@ def diverged(reason: str) -> bool:
     return reason.startswith(DIVERGED)
 
 
+def activation_fault(
+    name: str, Z: Sequence[Array], A: Sequence[Array], k: int | None = None
+) -> str | None:
+    """Why a cost turned non-finite where the hidden activation ``name`` is to blame: it
+    returned nan or inf for a finite z (its plugin's fault, not the learning rate's).
+    ``k``: which network of a stack (its leading axis), None for one network."""
+    for l in range(1, len(Z) - 1):  # the hidden layers
+        z, a = (Z[l], A[l]) if k is None else (Z[l][k], A[l][k])
+        bad = np.isfinite(z) & ~np.isfinite(a)
+        if bad.any():
+            where = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            return (
+                f"activation {name!r} returned {a[where]} for z={z[where]:.6g} in hidden "
+                f"layer {l}; g(z) must be finite wherever z is: fix the plugin"
+            )
+    return None
+
+
 @dataclass
 class History:
     """What training produced.
@@ -71,10 +89,16 @@ class History:
         """``"FINISHED"``, or ``"FAILED"`` when training diverged."""
         return "FAILED" if self.diverged_at is not None else "FINISHED"
 
-    def diverge(self, step: int, cost: float, learning_rate: float) -> None:
-        """Record that the cost became non-finite before update ``step``."""
+    def diverge(
+        self, step: int, cost: float, learning_rate: float, fault: str | None = None
+    ) -> None:
+        """Record that the cost became non-finite before update ``step``: training's
+        outcome, or the ``fault`` of a plugin (:func:`activation_fault`)."""
         self.diverged_at = step
         self.cost = self.cost[:step]
+        if fault is not None:  # not the learning rate's: no "diverged at step"
+            self.failure_reason = f"{fault} (step {step}: cost is {cost})"
+            return
         self.failure_reason = (
             f"{DIVERGED} {step}: cost is {cost}; "
             f"try a smaller learning rate (was {learning_rate:g})"
@@ -222,7 +246,8 @@ def train(
             Z, A = forward_pass(params, X, g)
             J = cost(Z[-1], Y)
             if not np.isfinite(J):
-                history.diverge(i, float(J), learning_rate)
+                fault = activation_fault(net.activation, Z, A)
+                history.diverge(i, float(J), learning_rate, fault)
                 break
             history.cost[i] = J
             grads = backward_pass(params, Z, A, Y, g)

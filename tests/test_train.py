@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,44 @@ def test_a_signal_while_a_sweeps_parent_run_ends_is_raised_once_it_has_ended() -
         end_parent()
     assert done == ["counts recorded", "parent ended"]
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # put back as it was
+
+
+def _holey(z: Array) -> Array:
+    """tanh, but nan far out in the tails: a plugin's bug, not a learning rate's."""
+    a: Array = np.where(np.abs(z) > 40, np.nan, np.tanh(z))
+    return a
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["alone", "stacked"])
+def test_an_activation_returning_nan_is_named_not_blamed_on_the_learning_rate(
+    stacked: bool,
+) -> None:
+    """Its run was FAILED 'diverged ...; try a smaller learning rate' (issue "Nothing lost,
+    round four"); it names the activation, and is no divergence (the sweep counts it as
+    a plugin's error)."""
+    from shallownet.stack import train_stack
+    from shallownet.train import diverged
+
+    sn.activations.register(
+        "holey", sn.Activation(forward=_holey, derivative=lambda z, a: 1 - a**2)
+    )
+    X, Y = sn.datasets.flower()
+
+    def net(scale: float) -> sn.Network:
+        return sn.Network(
+            2, [4], activation="holey", init="normal", init_kwargs={"scale": scale}, seed=0
+        )
+
+    if stacked:
+        fine, history = train_stack([net(0.01), net(20.0)], X, Y, [1.2, 1.2], 20)
+        assert fine.status == "FINISHED"
+    else:
+        history = sn.train(net(20.0), X, Y, learning_rate=1.2, iterations=20)
+    assert history.status == "FAILED"
+    reason = str(history.failure_reason)
+    assert re.fullmatch(
+        r"activation 'holey' returned nan for z=-?\d+(\.\d+)? in hidden layer 1; g\(z\) must be "
+        r"finite wherever z is: fix the plugin \(step 0: cost is nan\)",
+        reason,
+    ), reason
+    assert not diverged(reason)
