@@ -191,6 +191,19 @@ def test_report_without_a_store_says_what_to_do(tmp_path: Path) -> None:
     )
 
 
+def test_report_on_an_empty_file_leaves_it_empty(tmp_path: Path) -> None:
+    """It built a 950 KB store in it (issue "Nothing lost, round four")."""
+    (tmp_path / "mlflow.db").touch()
+    result = run_cli(cwd=tmp_path, command="shallownet-report")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"shallownet-report: error: --tracking-uri: an empty file at {tmp_path}/mlflow.db; "
+        "run a sweep here first (shallownet -m)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]
+    assert (tmp_path / "mlflow.db").stat().st_size == 0
+
+
 @pytest.mark.parametrize("threshold", ["nan", "-1", "inf", "0"])
 def test_a_threshold_that_is_no_cost_is_refused_in_one_line(
     threshold: str, capsys: pytest.CaptureFixture[str]

@@ -79,11 +79,10 @@ def main(argv: list[str] | None = None) -> None:
 def _report(args: argparse.Namespace) -> None:
     try:
         db = sqlite_path(args.tracking_uri)
-        if db is not None and not db.is_file():
-            msg = (
-                f"--tracking-uri: no MLflow store at {db}; run a sweep here first (shallownet -m)"
-            )
-            raise ConfigError(msg)
+        if db is not None and not (db.is_file() and db.stat().st_size > 0):
+            what = "an empty file" if db.is_file() else "no MLflow store"
+            msg = f"--tracking-uri: {what} at {db}; run a sweep here first (shallownet -m)"
+            raise ConfigError(msg)  # the report reads: it builds no store in an empty file
         check_reachable(args.tracking_uri)
         sweep = load_sweep(args.tracking_uri, args.experiment, args.parent_run_id)
     except USER_ERRORS as exc:
