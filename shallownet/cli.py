@@ -44,6 +44,7 @@ def main() -> None:
     user_wants_traces = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
     interrupts.install()
+    interrupts.quiet_when_stdout_closes()  # shallownet -m ... | head
     quiet_libraries(sys.argv[1:])
     try:
         here = working_folder()

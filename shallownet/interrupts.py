@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TextIO
 
 from . import processes, slurm
 from .train import Callback, TrainState
@@ -247,3 +248,44 @@ def ends_its_runs(in_sweep: bool) -> bool:
 def exit_code(exc: KeyboardInterrupt) -> int:
     """The shell's exit code for a process stopped by this signal (128 + its number)."""
     return 128 + signal_of(exc)
+
+
+class _ReaderGone:
+    """Standard output that, once its reader has gone (``shallownet -m ... | head``),
+    drops what is written, where every print and log line would raise BrokenPipeError:
+    the command goes on to its end, its runs recorded, and says nothing more there."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # the interpreter's last flush goes nowhere
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def quiet_when_stdout_closes() -> None:
+    """Make ``sys.stdout`` a :class:`_ReaderGone` (once; before logging is configured,
+    so that its handlers write through it)."""
+    if not isinstance(sys.stdout, _ReaderGone):
+        sys.stdout = _ReaderGone(sys.stdout)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import math
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from .cli_helpers import CUSTOM_PLUGINS, REPO, run_cli, written
+from .cli_helpers import BIN, CUSTOM_PLUGINS, REPO, clean_env, run_cli, written
 from .store_helpers import parents_and_children
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
@@ -219,3 +220,28 @@ def test_an_integer_too_long_for_python_is_refused_in_one_line(tmp_path: Path) -
         "an integer of that many digits; see shallownet --help"
     )
     assert written(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_reader_goes_away_runs_to_its_end_quietly(tmp_path: Path) -> None:
+    """``shallownet -m ... | head``: 266 lines of logging errors, then exit 1 with
+    'cannot write: Broken pipe' (issue "Nothing lost, round four"); now nothing more is
+    printed there, and the sweep ends as it would have."""
+    env = clean_env()
+    proc = subprocess.Popen(
+        [str(BIN / "shallownet"), "-m", "seed=0,1,2", "train.iterations=300"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # as head does: one line, then it goes away
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert stderr == ""
+    (parent,), children = parents_and_children(f"sqlite:///{tmp_path}/mlflow.db")
+    assert parent.info.status == "FINISHED"
+    assert [run.info.status for run in children] == ["FINISHED"] * 3

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(2)
     interrupts.install()
+    interrupts.quiet_when_stdout_closes()  # shallownet-report | head
     try:
         _report(args)
     except KeyboardInterrupt as exc:
