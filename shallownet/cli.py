@@ -17,16 +17,19 @@ is written.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+from importlib import resources
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from hydra_plugins.shallownet_hydra.sweeper import register_hydra_plugins
 
 from . import interrupts
-from .config import CONFIG_GROUPS, store_configs
+from .config import CONFIG_GROUPS, CONFIG_PACKAGE, store_configs
 from .errors import Abort, CallbackError, RunFailed, StoreFailed, causes, working_folder
 from .lifecycle import task
 from .messages import USER_ERRORS, one_line, quiet_libraries
@@ -71,6 +74,9 @@ def main() -> None:
     except OSError as exc:  # the output folder or the store cannot be written
         if user_wants_traces:
             raise
+        if (line := _too_long_option(exc, sys.argv[1:])) is not None:
+            print(f"shallownet: error: {line}", file=sys.stderr)
+            sys.exit(2)
         where = f" {exc.filename!r}" if exc.filename else ""
         print(
             f"shallownet: error: cannot write{where}: {exc.strerror or exc}; run from a "
@@ -120,6 +126,24 @@ def _group_set_to_null(arguments: list[str]) -> str | None:
         key, _, value = argument.partition("=")
         if key.lstrip("+~") in CONFIG_GROUPS and value in ("null", "~"):
             return argument
+    return None
+
+
+def _too_long_option(exc: OSError, arguments: list[str]) -> str | None:
+    """The line for an option of a config group too long to be a file's name (Hydra looks
+    for ``conf/init/<option>.yaml`` and the system refuses the name), as for any unknown
+    option; None for another error."""
+    if exc.errno != errno.ENAMETOOLONG:
+        return None
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        group = key.lstrip("+~")
+        if group in CONFIG_GROUPS and len(os.fsencode(f"{value}.yaml")) > 255:
+            shipped = (resources.files(CONFIG_PACKAGE) / group).iterdir()
+            stored = ConfigStore.instance().list(group)
+            names = {p.name for p in shipped} | set(stored)
+            options = ", ".join(sorted(n.removesuffix(".yaml") for n in names))
+            return f"{group}={value[:40]!r}... is invalid: unknown option; choose from {options}"
     return None
 
 

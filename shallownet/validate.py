@@ -396,11 +396,37 @@ def check_sweep(jobs: Sequence[Job], sweep_dir: Path, stores: bool = True) -> li
     store its first batch checked and holds open)."""
     needs = check([job.settings for job in jobs])
     check_writable("hydra.sweep.dir", sweep_dir)
-    for job in jobs:
-        check_path_lengths("hydra.sweep.subdir", Path(job.output_dir), sweep_dir)
+    check_job_folders(jobs, sweep_dir)
     if stores:
         check_stores(job.settings for job in jobs)
     return [job.with_memory(*need) for job, need in zip(jobs, needs, strict=True)]
+
+
+SUBDIR = "hydra.sweep.subdir"
+EACH_ITS_OWN = "like ${hydra.job.num}_${hydra.job.override_dirname}"
+
+
+def check_job_folders(jobs: Sequence[Job], sweep_dir: Path) -> None:
+    """Each job's folder (``hydra.sweep.subdir``) lies inside the sweep's, is its own, and
+    its names fit the filesystem."""
+    first: dict[Path, int] = {}
+    top = Path(os.path.normpath(sweep_dir))
+    for job in jobs:
+        folder = Path(os.path.normpath(job.output_dir))
+        if top not in folder.parents:
+            msg = (
+                f"{SUBDIR} is invalid: it puts job {job.num}'s folder at {str(folder)!r}, "
+                f"outside hydra.sweep.dir; give a relative path inside it, {EACH_ITS_OWN}"
+            )
+            raise ConfigError(msg)
+        if folder in first:
+            msg = (
+                f"{SUBDIR} is invalid: jobs {first[folder]} and {job.num} would share the "
+                f"folder {str(folder)!r}; make it differ per job, {EACH_ITS_OWN}"
+            )
+            raise ConfigError(msg)
+        first[folder] = job.num
+        check_path_lengths(SUBDIR, folder, sweep_dir)
 
 
 def job_from_hydra(cfg: DictConfig, hydra_cfg: Any, checked: bool) -> Job:

@@ -252,6 +252,24 @@ CASES: list[Case] = [
         None,
         "activation: activation 'wrong_derivative': derivative disagrees with central differences at z=",
     ),
+    (  # both jobs wrote into one folder, and the sweep exited 0
+        ("-m", "seed=0,1", "hydra.sweep.dir=s", "hydra.sweep.subdir=same"),
+        None,
+        None,
+        "hydra.sweep.subdir is invalid: jobs 0 and 1 would share the folder '{tmp}/s/same'; make it differ per job, like ${hydra.job.num}_${hydra.job.override_dirname}",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra.sweep.dir=s", "hydra.sweep.subdir=/elsewhere"),
+        None,
+        None,
+        "hydra.sweep.subdir is invalid: it puts job 0's folder at '/elsewhere', outside hydra.sweep.dir; give a relative path inside it, like ${hydra.job.num}_${hydra.job.override_dirname}",
+    ),
+    (
+        ("-m", "seed=0,1", "hydra.sweep.dir=s", "hydra.sweep.subdir=../up_${hydra.job.num}"),
+        None,
+        None,
+        "hydra.sweep.subdir is invalid: it puts job 0's folder at '{tmp}/up_0', outside hydra.sweep.dir; give a relative path inside it, like ${hydra.job.num}_${hydra.job.override_dirname}",
+    ),
     (  # the sweep ran until its parent run's first artifact, which left it RUNNING
         ("-m", "seed=0,1"),
         None,
@@ -1084,6 +1102,14 @@ SEARCHES: list[Case] = [
 
 # Refused before Hydra composes anything: only the real command shows these.
 BEFORE_HYDRA: list[Case] = [
+    (  # Hydra looks for conf/init/<option>.yaml: a name the system refuses ('cannot write')
+        ("init=" + "a" * 300,),
+        None,
+        None,
+        "init='"
+        + "a" * 40
+        + "'... is invalid: unknown option; choose from constant, he, huge, large, normal, small, standard, uniform, xavier, zeros",
+    ),
     (
         ("activation=null",),
         None,
