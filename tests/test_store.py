@@ -401,6 +401,48 @@ def test_the_ui_of_a_local_store_is_the_installed_mlflows(tmp_path: Path) -> Non
     assert ui_version("http://127.0.0.1:9") is None  # nothing answers: not known
 
 
+@pytest.mark.parametrize(("wait", "reachable"), [("3", True), ("0.2", False)])
+def test_a_slow_server_is_waited_for_as_long_as_mlflows_client_waits(
+    wait: str, reachable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server answering in 2 s on a loaded machine was refused as unreachable (the check
+    waited 5 s; issue "Nothing lost, round four"): the check waits as long as MLflow's
+    client does for the runs' writes (MLFLOW_HTTP_REQUEST_TIMEOUT), so it refuses only
+    a server the runs could not use either. (Here a server answering in 0.5 s.)"""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shallownet.errors import ConfigError
+    from shallownet.tracking.store import check_reachable
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(0.5)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", wait)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        if reachable:
+            check_reachable(uri)
+        else:
+            with pytest.raises(ConfigError, match=r"is unreachable \(ReadTimeout\); start"):
+                check_reachable(uri)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def test_a_server_that_answers_health_but_is_not_mlflow_is_refused() -> None:
     """A web server on the port that says OK to /health (many do) but has no MLflow API."""
     import threading

@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..settings import TrackingSettings
 from ..sweep_folder import can_create_in
 from ..vocabulary import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
+from . import HTTP_TIMEOUT
 from .mlflow_internals import check_version
 from .owner import end_vanished
 from .runs import retry, server_answers
@@ -127,11 +128,18 @@ def _check_artifacts(uri: str, folder: Path) -> None:
     raise ConfigError(msg)
 
 
+def answer_seconds() -> float:
+    """How long a request to a server is waited for: as long as MLflow's client waits for
+    the runs' writes (``MLFLOW_HTTP_REQUEST_TIMEOUT``, set in this package), so a server
+    slow but answering (2 s a request on a loaded machine) is not refused as unreachable."""
+    return float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT))
+
+
 def _check_server(uri: str) -> None:
     try:
-        response = requests.get(uri.rstrip("/") + "/health", timeout=5)
+        response = requests.get(uri.rstrip("/") + "/health", timeout=answer_seconds())
         response.raise_for_status()
-        api = requests.get(uri.rstrip("/") + MLFLOW_API_PROBE, timeout=5)
+        api = requests.get(uri.rstrip("/") + MLFLOW_API_PROBE, timeout=answer_seconds())
     except requests.RequestException as exc:
         reason = type(exc).__name__
         msg = (
@@ -284,7 +292,7 @@ def ui_version(uri: str) -> str | None:
 
         return str(mlflow.__version__)
     try:
-        response = requests.get(uri.rstrip("/") + "/version", timeout=5)
+        response = requests.get(uri.rstrip("/") + "/version", timeout=answer_seconds())
         response.raise_for_status()
     except requests.RequestException:
         return None
