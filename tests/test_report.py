@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -225,12 +227,12 @@ def test_ctrl_c_during_a_report_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C while the report reads the store: one line naming the signal, exit 130."""
-    from shallownet.report import cli
+    from shallownet.report import frames
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_sweep", interrupted)
+    monkeypatch.setattr(frames, "load_sweep", interrupted)  # as the command imports it
     with pytest.raises(SystemExit) as stopped:
         main(["--tracking-uri", recorded_sweep.uri, "--out", str(tmp_path)])
     assert stopped.value.code == 130
@@ -362,3 +364,24 @@ def test_one_hidden_layer_has_no_per_layer_report(recorded_sweep: RecordedSweep)
     sweep = load_sweep(recorded_sweep.uri)
     assert per_layer(sweep.runs, sweep.group_keys) is None
     assert sweep.layers.empty
+
+
+def test_the_report_imports_mlflow_only_once_ctrl_c_is_handled() -> None:
+    """Ctrl-C in the seconds MLflow takes to import printed a traceback (issue "Nothing
+    lost, round four"): the command's module imports none of it, main() does after
+    installing its handler; the package's names still import as before."""
+    code = (
+        "import sys, shallownet.report.cli\n"
+        "print('mlflow' in sys.modules)\n"
+        "import shallownet.report as r\n"
+        "print(sorted(r.__all__) == sorted(r._HOME), [getattr(r, n).__name__ for n in r.__all__])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    first, second = out.stdout.splitlines()
+    assert first == "False"
+    assert second == (
+        "True ['Sweep', 'comparison', 'load_sweep', 'per_run', 'readable', "
+        "'steps_to_threshold', 'to_markdown']"
+    )

@@ -11,16 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from .. import interrupts
 from ..errors import USER_ERRORS, ConfigError, first_line, working_folder
 from ..schema import positive_number
-from ..tracking.store import check_reachable, served, sqlite_path, ui_command, ui_port
-from ..tracking.view import saved_urls
-from .frames import load_sweep
 from .tables import DEFAULT_THRESHOLD
-from .write import attach, best, headline, incomplete, left_alone, write_report
+
+# MLflow (seconds to import) is imported in _report, once Ctrl-C is handled
 
 
 def _parser(here: Path) -> argparse.ArgumentParser:
@@ -78,6 +74,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from ..tracking.store import check_reachable, served, sqlite_path, ui_command, ui_port
+    from ..tracking.view import saved_urls
+    from .frames import load_sweep
+    from .write import attach, best, headline, incomplete, left_alone, write_report
+
     try:
         db = sqlite_path(args.tracking_uri)
         if db is not None and not (db.is_file() and db.stat().st_size > 0):
