@@ -18,6 +18,7 @@ is written.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 from importlib import resources
@@ -48,6 +49,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them in one line
     interrupts.install()
     interrupts.quiet_when_stdout_closes()  # shallownet -m ... | head
+    # a log line that cannot be written (its file on a full disk) is no traceback: the
+    # command says in one line what failed (the logging module's advice for production)
+    logging.raiseExceptions = False
     quiet_libraries(sys.argv[1:])
     try:
         here = working_folder()

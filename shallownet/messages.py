@@ -34,6 +34,7 @@ EXTRAS = {
 # search's last lines say): a command prints only shallownet's lines, Hydra's and the
 # user's, and theirs when something is wrong
 QUIET_LIBRARIES = ("alembic", "optuna", "hydra_plugins.hydra_optuna_sweeper")
+MLFLOW_SQL_ERRORS = "mlflow.store.db.utils"  # logs what it raises, traceback and all
 
 
 def quiet_libraries(arguments: Sequence[str] = ()) -> None:
@@ -45,6 +46,9 @@ def quiet_libraries(arguments: Sequence[str] = ()) -> None:
         optuna.logging.set_verbosity(logging.WARNING)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow's SQL store logs each database error with its traceback, then raises it: a
+    # full disk printed 482 lines around the command's own one-line account of it
+    logging.getLogger(MLFLOW_SQL_ERRORS).setLevel(logging.CRITICAL)
     # MLflow prints "View run ... at: <url>" as a run of an MLflow server ends: the sweep's
     # last lines say where to look (and its Slurm jobs, which inherit this, print nothing)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")

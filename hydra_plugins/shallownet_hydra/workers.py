@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence  # no
 import cloudpickle
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
@@ -121,7 +121,12 @@ def execute_payload(
     try:
         carried, *arguments = pickle.loads(data)
         unpack(carried)
-        return bytes(cloudpickle.dumps(execute_batch(*arguments)))
+        try:
+            ret = execute_batch(*arguments)
+        except Exception as exc:  # before its task ran (Hydra could not write the batch's
+            ret = JobReturn(status=JobStatus.FAILED, hydra_cfg=arguments[1])  # files: a
+            ret.return_value = exc  # full disk): the batch failed, as if its task raised
+        return bytes(cloudpickle.dumps(ret))
     except KeyboardInterrupt as exc:
         # Stopped (Ctrl-C, SIGTERM, or the launching process died): this worker must not
         # take the next batch. Its open runs are ended by the sweep's parent run.
