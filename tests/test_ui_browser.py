@@ -290,13 +290,16 @@ def test_each_studys_view_reads_at_a_glance(tmp_path: Path) -> None:
     with mlflow_server(tmp_path, backend=uri) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             for study, path in opened.items():
+                # a tab of its own, as a user opens each printed URL (in one page, a URL
+                # that differs by its #fragment alone is a route change in the loaded app)
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.goto(url + path)
                 names = _read_at_a_glance(page, STUDIES[study])
                 if study == "symmetry":  # "constant" whole would hide the activation
                     assert "cons·sigmoid" in names
                 page.screenshot(path=SHOTS / f"6-{study}.png")
+                page.close()
         finally:
             browser.close()
 
