@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from importlib import resources
+from typing import NoReturn
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -78,16 +79,7 @@ def main() -> None:
     except OSError as exc:  # the output folder or the store cannot be written
         if user_wants_traces:
             raise
-        if (line := _too_long_option(exc, sys.argv[1:])) is not None:
-            print(f"shallownet: error: {line}", file=sys.stderr)
-            sys.exit(2)
-        where = f" {exc.filename!r}" if exc.filename else ""
-        print(
-            f"shallownet: error: cannot write{where}: {exc.strerror or exc}; run from a "
-            f"writable directory or set hydra.run.dir / hydra.sweep.dir and tracking.uri",
-            file=sys.stderr,
-        )
-        sys.exit(1)
+        _cannot_write(exc)
     except Exception as exc:  # a job or the store broke mid-sweep: its runs say which
         if user_wants_traces:
             raise
@@ -131,6 +123,21 @@ def _group_set_to_null(arguments: list[str]) -> str | None:
         if key.lstrip("+~") in CONFIG_GROUPS and value in ("null", "~"):
             return argument
     return None
+
+
+def _cannot_write(exc: OSError) -> NoReturn:
+    """The line for an OSError out of the app, and its exit code: an option too long to
+    be a file's name is bad input (2); else a folder or the store cannot be written (1)."""
+    if (line := _too_long_option(exc, sys.argv[1:])) is not None:
+        print(f"shallownet: error: {line}", file=sys.stderr)
+        sys.exit(2)
+    where = f" {exc.filename!r}" if exc.filename else ""
+    print(
+        f"shallownet: error: cannot write{where}: {exc.strerror or exc}; run from a "
+        f"writable directory or set hydra.run.dir / hydra.sweep.dir and tracking.uri",
+        file=sys.stderr,
+    )
+    sys.exit(1)
 
 
 def _too_long_option(exc: OSError, arguments: list[str]) -> str | None:
