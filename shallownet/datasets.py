@@ -210,6 +210,13 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
     import pandas as pd
 
     path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # said below
+    except OSError as exc:  # a name the filesystem refuses (longer than 255 bytes), ...
+        msg = f"CSV file {str(path)!r}: {exc.strerror or exc}; give the path of a .csv file"
+        raise ValueError(msg) from None
     if path.is_dir():
         msg = f"CSV file {str(path)!r} is a folder; give the path of a .csv file"
         raise ValueError(msg)

@@ -252,6 +252,22 @@ CASES: list[Case] = [
         None,
         "activation: activation 'wrong_derivative': derivative disagrees with central differences at z=",
     ),
+    (  # the check's OSError became a warning in Hydra's callback: outputs/ written, exit 1
+        ("tracking.uri=sqlite:////tmp/" + "b" * 300 + "/mlflow.db",),
+        None,
+        None,
+        "tracking.uri='sqlite:////tmp/"
+        + "b" * 300
+        + "/mlflow.db' is invalid: File name too long; choose another path",
+    ),
+    (
+        ("data=csv", "data.path=" + "a" * 300 + ".csv"),
+        None,
+        None,
+        "data: CSV file '{tmp}/"
+        + "a" * 300
+        + ".csv': File name too long; give the path of a .csv file",
+    ),
     (  # both jobs wrote into one folder, and the sweep exited 0
         ("-m", "seed=0,1", "hydra.sweep.dir=s", "hydra.sweep.subdir=same"),
         None,
@@ -1042,6 +1058,7 @@ ON_THE_COMMAND_LINE = {
     ("tracking.uri=databricks",),
     ("-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"),
     ("hydra.run.dir=/proc/x",),
+    ("tracking.uri=sqlite:////tmp/" + "b" * 300 + "/mlflow.db",),  # Hydra wrote outputs/
 }
 COMMAND_LINE = [case for case in ALL_CASES if case[0] in ON_THE_COMMAND_LINE]
 

@@ -92,6 +92,14 @@ def check_reachable(uri: str, experiment: str | None = None) -> None:
 
 
 def _check_sqlite(uri: str, db: Path) -> None:
+    try:
+        _check_sqlite_file(uri, db)
+    except OSError as exc:  # a name the filesystem refuses (longer than 255 bytes), ...
+        msg = f"tracking.uri={uri!r} is invalid: {exc.strerror or exc}; choose another path"
+        raise ConfigError(msg) from None
+
+
+def _check_sqlite_file(uri: str, db: Path) -> None:
     if not db.is_absolute():
         msg = f"tracking.uri={uri!r} is invalid: the path must be absolute (sqlite:////abs/path)"
         raise ConfigError(msg)
