@@ -168,9 +168,8 @@ def _check_float32(name: str, act: Activation, z64: Array) -> None:
                 f"input of shape {z32.shape}"
             )
             raise PluginError(msg)
-        err = np.abs(np.asarray(got, dtype=np.float64) - want) / np.maximum(1.0, np.abs(want))
-        worst = np.unravel_index(int(np.argmax(err)), err.shape)
-        if not err[worst] <= FLOAT32_TOL:  # also catches nan
+        worst, err = _worst(np.asarray(got, dtype=np.float64), want)
+        if not err <= FLOAT32_TOL:  # also catches nan
             msg = (
                 f"activation {name!r}: {what} in float32 disagrees with float64 at "
                 f"z={exact[worst]:.4g}: {float(got[worst]):.6g} against {want[worst]:.6g} "
@@ -191,16 +190,23 @@ def _check_derivative(name: str, act: Activation, z: Array, tol: float) -> float
             f"for input of shape {z.shape}"
         )
         raise PluginError(msg)
-    err = np.abs(analytic - numeric) / np.maximum(1.0, np.abs(numeric))
-    worst = np.unravel_index(int(np.argmax(err)), err.shape)
-    if not err[worst] <= tol:  # also catches nan
+    worst, err = _worst(analytic, numeric)
+    if not err <= tol:  # also catches nan
         msg = (
             f"activation {name!r}: derivative disagrees with central differences "
             f"at z={z[worst]:.4g}: g'(z)={analytic[worst]:.6g}, "
             f"numerical {numeric[worst]:.6g}{where}"
         )
         raise PluginError(msg)
-    return float(err[worst])
+    return err
+
+
+def _worst(got: Array, want: Array) -> tuple[tuple[int, ...], float]:
+    """Where ``got`` is furthest from ``want``, relative to max(1, |want|), and how far
+    (nan where either is nan: the first nan is the worst)."""
+    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+    where = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+    return where, float(err[where])
 
 
 activations = ActivationRegistry("activation", "shallownet.activations", validate=_validate)

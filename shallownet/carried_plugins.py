@@ -76,9 +76,8 @@ def refuse_uncarried(jobs: Sequence[Settings], launcher: str) -> None:
         for group, plugins in here.items():
             name = settings.choice(group).name
             if name in plugins:
-                origin = PLUGIN_GROUPS[group].origin(name)
                 msg = (
-                    f"{group}={name} is registered in this process ({origin}) and "
+                    f"{_registered_here(group, name)} and "
                     f"hydra/launcher={launcher} starts workers that do not have it: put it in "
                     f"a module named in {ENV_VAR} (e.g. {ENV_VAR}=my_plugins.py), or use "
                     f"hydra/launcher=batched, which carries it to its workers"
@@ -95,12 +94,17 @@ def refuse_unpicklable(launcher: str) -> None:
             try:
                 _dumps({group: {name: plugin}})
             except Exception as exc:
-                origin = PLUGIN_GROUPS[group].origin(name)
                 msg = (
-                    f"{group}={name} is registered in this process ({origin}) and cannot be "
-                    f"carried to the worker processes of hydra/launcher={launcher} "
+                    f"{_registered_here(group, name)} and cannot be carried to the worker "
+                    f"processes of hydra/launcher={launcher} "
                     f"({type(exc).__name__}: {exc}); keep what cannot be pickled (a lock, a "
                     "file, a connection) out of its module's globals, or train in this "
                     "process: hydra.launcher.n_jobs=1"
                 )
                 raise ConfigError(msg) from None
+
+
+def _registered_here(group: str, name: str) -> str:
+    """How a line names a plugin registered in this process: ``init=mine is registered in
+    this process (by __main__.mine at <stdin>:3)``."""
+    return f"{group}={name} is registered in this process ({PLUGIN_GROUPS[group].origin(name)})"
