@@ -210,19 +210,7 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
     import pandas as pd
 
     path = Path(path)
-    try:
-        path.stat()
-    except FileNotFoundError:
-        pass  # said below
-    except OSError as exc:  # a name the filesystem refuses (longer than 255 bytes), ...
-        msg = f"CSV file {str(path)!r}: {exc.strerror or exc}; give the path of a .csv file"
-        raise ValueError(msg) from None
-    if path.is_dir():
-        msg = f"CSV file {str(path)!r} is a folder; give the path of a .csv file"
-        raise ValueError(msg)
-    if not path.is_file():
-        msg = f"CSV file {str(path)!r} does not exist"
-        raise ValueError(msg)
+    _check_csv_path(path)
     frame = _read_table(path)
     if label not in frame.columns:
         msg = (
@@ -270,6 +258,23 @@ def from_csv(path: str | Path, label: str = "label") -> tuple[Array, Array]:
         )
         raise ValueError(msg)
     return _columns(frame[features].to_numpy(dtype=np.float64), y)
+
+
+def _check_csv_path(path: Path) -> None:
+    """``path`` names a file there is (ValueError in one line otherwise)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # said below
+    except OSError as exc:  # a name the filesystem refuses (longer than 255 bytes), ...
+        msg = f"CSV file {str(path)!r}: {exc.strerror or exc}; give the path of a .csv file"
+        raise ValueError(msg) from None
+    if path.is_dir():
+        msg = f"CSV file {str(path)!r} is a folder; give the path of a .csv file"
+        raise ValueError(msg)
+    if not path.is_file():
+        msg = f"CSV file {str(path)!r} does not exist"
+        raise ValueError(msg)
 
 
 def _read_table(path: Path) -> Any:
