@@ -599,3 +599,33 @@ def test_a_parent_run_whose_first_artifact_cannot_be_written_ends_failed(tmp_pat
     assert children == []
     assert parent.info.status == "FAILED"
     assert parent.data.tags["failure_reason"].startswith("NotADirectoryError: ")
+
+
+def test_a_search_whose_worker_is_killed_exits_1(tmp_path: Path) -> None:
+    """kill -9 of a worker of an Optuna search: its trials FAIL saying so, the search goes
+    on to its end and exits 1, as a sweep does (it exited 0: issue "Nothing lost, round
+    four")."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    search = (
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
+        "train.learning_rate=interval(0.1,2.0)",
+        "train.iterations=100000",
+        "tracking.figures=false",
+    )
+    with started(tmp_path, *search) as proc:
+        wait_for(lambda: children_by_status(uri)["RUNNING"] >= 1, 240, "a trial to start")
+        _, children = parents_and_children(uri)
+        owner = next(c for c in children if c.info.status == "RUNNING")
+        pid = int(owner.data.tags["shallownet.process"].partition(":")[0])
+        assert pid != proc.pid  # a worker's run, not the launching process's
+        os.kill(pid, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1].endswith("once it is fixed, run the search again")
+    assert f"worker process {pid} was killed by SIGKILL" in stderr.strip().splitlines()[-1]
+    runs = assert_truthful(uri)
+    parent = next(r for r in runs if r.data.tags.get("shallownet.role") == "sweep")
+    assert parent.info.status == "FINISHED"
