@@ -154,9 +154,10 @@ def kept_handlers() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            if signal.getsignal(sig) is not handler and handler is not None:
-                signal.signal(sig, handler)
+        if _pending is None:  # after a signal, its handler's choice stands: one is enough
+            for sig, handler in before.items():
+                if signal.getsignal(sig) is not handler and handler is not None:
+                    signal.signal(sig, handler)
 
 
 @contextmanager

@@ -503,3 +503,25 @@ def test_a_server_found_gone_in_a_worker_is_not_waited_on_again_until_it_answers
         runs.server_answers()
     assert runs.retry(write) == "written"
     assert calls == [1]
+
+
+def test_a_signal_during_plugin_code_leaves_later_signals_ignored() -> None:
+    """Plugin code runs with the command's handlers kept (a plugin cannot set SIGTERM to
+    SIG_IGN), but a signal that arrives meanwhile is the first: later ones are ignored
+    while the runs are ended, as anywhere else."""
+    code = (
+        "import os, signal\n"
+        "from shallownet import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    with interrupts.plugin_faults():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "except interrupts.Interrupted as exc:\n"
+        "    print('stopped', exc)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)  # a second one: ignored\n"
+        "print('still here', signal.getsignal(signal.SIGTERM) is interrupts._raise)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split("\n")[:2] == ["stopped SIGTERM", "still here False"]

@@ -224,7 +224,10 @@ def check_search(config: DictConfig) -> None:
         raise ConfigError(msg)
     parser = OverridesParser.create()
     for key, typed in search.axes().items():
-        (override,) = parser.parse_overrides([f"{key}={typed}"])
+        try:
+            (override,) = parser.parse_overrides([f"{key}={typed}"])
+        except Exception:  # a space in the sweeper's own syntax: the sweeper's to check
+            continue
         _check_space(key, typed, override.value())
 
 
