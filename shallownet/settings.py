@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -403,7 +403,7 @@ PLUGIN_CHECKS: dict[str, Callable[[Choice], object]] = {
 
 
 def check_plugins(
-    jobs: Sequence[Settings], guard: Callable[[], AbstractContextManager[object]] = nullcontext
+    jobs: Sequence[Settings], guard: Callable[[], AbstractContextManager[object]]
 ) -> None:
     """Call each distinct plugin configuration of these jobs once, each call inside
     ``guard()`` (validation's: ``sys.exit()`` or a ``KeyboardInterrupt`` no signal caused

@@ -112,11 +112,7 @@ def check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
     whether a network of this size fits in the memory this process has. Returns, for
     each job, the bytes one of its networks needs while it trains and those its batch
     needs once (:func:`memory_needed`, :func:`pairs_bound`), for sizing batches."""
-    with interrupts.kept_handlers():  # plugin code runs here, in the launching process
-        return _check(jobs)
-
-
-def _check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
+    # plugin code runs here, in the launching process: each call under plugin_faults
     check_plugins(jobs, interrupts.plugin_faults)
     loaded: dict[str, Data] = {}
     sized: dict[tuple[str, ...], tuple[int, int]] = {}
@@ -127,7 +123,8 @@ def _check(jobs: Sequence[Settings]) -> list[tuple[int, int]]:
         if key not in loaded:
             _check_data_size(job, have)
             try:
-                loaded[key] = load_data(job)
+                with interrupts.plugin_faults():
+                    loaded[key] = load_data(job)
             except (ValueError, TypeError, OSError) as exc:
                 msg = f"data: {exc}"
                 raise ConfigError(msg) from None

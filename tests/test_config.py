@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 import shallownet as sn
 import shallownet.settings
 from shallownet.config import store_configs
+from shallownet.datasets import Array as DataArray
 from shallownet.errors import ConfigError
 from shallownet.network import Array
 from shallownet.plan import axes, first_refused, plan
@@ -284,11 +285,17 @@ def test_a_plugin_that_ignores_sigterm_leaves_the_command_stoppable(tmp_path: Pa
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return np.tanh(z)
 
+    @sn.datasets.register("deaf_data")
+    def deaf_data(n_samples: int = 40, seed: int = 1) -> tuple[DataArray, DataArray]:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return sn.datasets.load("moons", n_samples=n_samples, seed=seed)
+
     sn.activations.register("deaf", sn.Activation(forward=deaf, derivative=lambda z, a: 1 - a**2))
     store_configs()
-    with interrupts.installed():
-        validate(_compose("activation=deaf"), tmp_path)  # checks plugins, data, memory
-        assert signal.getsignal(signal.SIGTERM) is interrupts._raise
+    for chosen in ("activation=deaf", "data=deaf_data"):
+        with interrupts.installed():
+            validate(_compose(chosen), tmp_path)  # checks plugins, data, memory
+            assert signal.getsignal(signal.SIGTERM) is interrupts._raise, chosen
 
 
 @pytest.mark.parametrize(
