@@ -113,3 +113,17 @@ def terminal_signals() -> None:
 def written(folder: Path) -> list[str]:
     """Everything a command left in its working directory."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def python_out(code: str, preexec_fn: Callable[[], object] | None = None) -> str:
+    """What ``python -c code`` prints in a fresh process (a failure fails the test), with
+    ``preexec_fn`` setting its signal dispositions, say."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        preexec_fn=preexec_fn,
+    )
+    return out.stdout

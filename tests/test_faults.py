@@ -344,6 +344,17 @@ def test_kill_9_of_a_submitit_local_sweep_stops_its_jobs(tmp_path: Path) -> None
         assert run.data.tags["failure_reason"].startswith("process vanished: "), run.info.run_name
 
 
+def kill_a_worker(uri: str, launcher: int) -> tuple[Run, int]:
+    """kill -9 of the worker process that owns a RUNNING run (as the kernel's out-of-memory
+    killer does); that run and the worker's pid."""
+    _, children = parents_and_children(uri)
+    owner = next(c for c in children if c.info.status == "RUNNING")
+    pid = int(owner.data.tags["shallownet.process"].partition(":")[0])
+    assert pid != launcher  # a worker's run, not the launching process's
+    os.kill(pid, signal.SIGKILL)
+    return owner, pid
+
+
 def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Path) -> None:
     """kill -9 of one worker process (as the kernel's out-of-memory killer does): the jobs
     of its batch FAIL saying so, a new worker takes the batches left, every other job
@@ -356,11 +367,7 @@ def test_a_worker_killed_fails_its_own_batch_and_the_sweep_goes_on(tmp_path: Pat
 
     with started(tmp_path, *SLOW) as proc:
         wait_for(a_batch_running, 240, "a batch to start")
-        _, children = parents_and_children(uri)
-        owner = next(c for c in children if c.info.status == "RUNNING")
-        pid = int(owner.data.tags["shallownet.process"].partition(":")[0])
-        assert pid != proc.pid  # a worker's run, not the launching process's
-        os.kill(pid, signal.SIGKILL)
+        owner, pid = kill_a_worker(uri, proc.pid)
         stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr  # the sweep went on to its end, and lost jobs
     runs = assert_truthful(uri)
@@ -617,11 +624,7 @@ def test_a_search_whose_worker_is_killed_exits_1(tmp_path: Path) -> None:
     )
     with started(tmp_path, *search) as proc:
         wait_for(lambda: children_by_status(uri)["RUNNING"] >= 1, 240, "a trial to start")
-        _, children = parents_and_children(uri)
-        owner = next(c for c in children if c.info.status == "RUNNING")
-        pid = int(owner.data.tags["shallownet.process"].partition(":")[0])
-        assert pid != proc.pid  # a worker's run, not the launching process's
-        os.kill(pid, signal.SIGKILL)
+        _, pid = kill_a_worker(uri, proc.pid)
         _, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 1, stderr
     assert stderr.strip().splitlines()[-1].endswith("once it is fixed, run the search again")

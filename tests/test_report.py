@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +24,7 @@ from shallownet.report.tables import per_layer
 from shallownet.report.write import write_report
 from shallownet.tracking.store import ui_port
 
-from .cli_helpers import run_cli
+from .cli_helpers import python_out, run_cli
 from .recorded import RecordedSweep
 
 
@@ -376,10 +374,7 @@ def test_the_report_imports_mlflow_only_once_ctrl_c_is_handled() -> None:
         "import shallownet.report as r\n"
         "print(sorted(r.__all__) == sorted(r._HOME), [getattr(r, n).__name__ for n in r.__all__])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    first, second = out.stdout.splitlines()
+    first, second = python_out(code).splitlines()
     assert first == "False"
     assert second == (
         "True ['Sweep', 'comparison', 'load_sweep', 'per_run', 'readable', "

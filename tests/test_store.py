@@ -26,6 +26,8 @@ from shallownet.tracking.sqlite import check_file, create
 from shallownet.tracking.store import check_reachable
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG
 
+from .cli_helpers import python_out
+
 
 def _store(folder: Path) -> tuple[str, Path]:
     db = folder / "mlflow.db"
@@ -214,10 +216,7 @@ def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:
         "except interrupts.Interrupted as exc:\n"
         "    print('stopped', exc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip() == "stopped SIGTERM"
+    assert python_out(code).strip() == "stopped SIGTERM"
 
 
 RACE_AND_LOSS = """
@@ -284,15 +283,8 @@ def test_a_signal_ignored_at_start_stays_ignored() -> None:
         "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN,\n"
         "      signal.getsignal(signal.SIGTERM) is interrupts._raise)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
-    )
-    assert out.stdout.split() == ["True", "True"]
+    out = python_out(code, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert out.split() == ["True", "True"]
 
 
 def _journal(db: Path) -> str:
@@ -521,7 +513,4 @@ def test_a_signal_during_plugin_code_leaves_later_signals_ignored() -> None:
         "os.kill(os.getpid(), signal.SIGTERM)  # a second one: ignored\n"
         "print('still here', signal.getsignal(signal.SIGTERM) is interrupts._raise)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.split("\n")[:2] == ["stopped SIGTERM", "still here False"]
+    assert python_out(code).split("\n")[:2] == ["stopped SIGTERM", "still here False"]
