@@ -19,6 +19,13 @@ from shallownet.registry import Registry
 from .recorded import RecordedSweep, record_sweep
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, each file's in its order: the test processes (pytest-xdist)
+    take the long ones while the short ones are left to fill the gaps at the end, instead
+    of one process running the last long test alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def plugin_module(request: pytest.FixtureRequest) -> Callable[[str], ModuleType]:
     """Import a plugin module (as SHALLOWNET_PLUGINS would) for one test: its plugins are

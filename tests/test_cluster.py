@@ -17,6 +17,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from shallownet.processes import alive
 from shallownet.slurm import ended as job_ended
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG, SLURM_JOB_TAG
 
@@ -27,6 +28,7 @@ from .store_helpers import artifact_paths, experiment_runs, parents_and_children
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("cluster"),  # one test process: one cluster, one database
     pytest.mark.skipif(cannot() is not None, reason=str(cannot())),
 ]
 
@@ -149,7 +151,8 @@ def test_a_stopped_cluster_sweep_cancels_its_jobs_and_stays_as_it_ended(
 ) -> None:
     """The sweep stopped (SIGTERM), one array task cancelled, or Slurm's time limit: every
     job of the sweep leaves the queue before its parent run ends; no run is RUNNING, none
-    FINISHED with a reason, each reason says what happened; 15 s later nothing changed."""
+    FINISHED with a reason, each reason says what happened; once every process that wrote
+    a run has ended, nothing changed."""
     experiment = f"fault-{fault}"
     # Hydra's launcher asks for Slurm's warning 120 s before the limit (signal_delay_s), and
     # Slurm may send it up to 60 s earlier still: with the defaults it came as the jobs
@@ -199,7 +202,9 @@ def test_a_stopped_cluster_sweep_cancels_its_jobs_and_stays_as_it_ended(
     statuses = Counter(run.info.status for run in children)
     for status in ("FINISHED", "FAILED", "KILLED"):  # the parent's counts are its children's
         assert parent.data.tags[f"children_{status.lower()}"] == str(statuses[status])
-    time.sleep(15)
+    # the nodes are this machine: the pid each run's writer recorded names its process
+    writers = {run.data.tags[PROCESS_TAG] for run in runs}
+    wait_for(lambda: not any(map(alive, writers)), 60, "every process that wrote a run to end")
     assert snapshot(truthful(server, experiment)) == snapshot(runs)  # nothing flipped
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Run
 
+from shallownet.processes import alive
 from shallownet.report import load_sweep
 from shallownet.tracking.mlflow_internals import schema_revisions
+from shallownet.vocabulary import PROCESS_TAG
 
 from .cli_helpers import REPO, group_gone, run_cli, run_together, started, wait_for, written
 from .servers import mlflow_server, mlflow_server_group
@@ -303,7 +305,8 @@ SUBMITIT_LOCAL = ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=1
 def test_a_signal_to_a_submitit_local_sweep_stops_its_jobs_for_good(tmp_path: Path) -> None:
     """Hydra's submitit_local launcher: SIGTERM of the sweep alone stops its jobs (each
     runner passes it on) before the parent run ends them, in one line: every run KILLED,
-    and 20 s later still so (a job trained on and set its runs FINISHED)."""
+    and still so once every process that wrote a run has ended (a job trained on and set
+    its runs FINISHED)."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with started(tmp_path, *sweep_of(100_000), *SUBMITIT_LOCAL) as proc:
         wait_for(lambda: children_by_status(uri)["RUNNING"] == 12, 300, "the 12 jobs to start")
@@ -315,7 +318,8 @@ def test_a_signal_to_a_submitit_local_sweep_stops_its_jobs_for_good(tmp_path: Pa
     ended = endings(assert_truthful(uri))
     assert {status for status, _ in ended.values()} == {"KILLED"}
     assert all(reason.startswith("interrupted by SIGTERM") for _, reason in ended.values())
-    time.sleep(20)
+    writers = {run.data.tags[PROCESS_TAG] for run in experiment_runs(uri)}
+    wait_for(lambda: not any(map(alive, writers)), 60, "every process that wrote a run to end")
     assert endings(experiment_runs(uri)) == ended
 
 
