@@ -196,6 +196,29 @@ def test_signals_map_to_the_shells_exit_codes() -> None:
     assert interrupts.exit_code(back) == 129
 
 
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"),
+    [
+        (signal.SIGINT, 130, "interrupted by SIGINT"),
+        (signal.SIGTERM, 143, "interrupted by SIGTERM"),
+        (signal.SIGHUP, 129, "interrupted by SIGHUP"),  # the terminal closed
+    ],
+)
+def test_each_signal_that_stops_a_command_is_its_interrupt(
+    sig: signal.Signals, code: int, reason: str
+) -> None:
+    """Delivered to a process whose handlers are installed, each signal a sweep stops on
+    is raised as its own interrupt, with the shell's exit code and the runs' reason (as
+    the SIGTERM end to end in tests/test_faults.py), and a second one is taken quietly."""
+    with interrupts.installed():
+        with pytest.raises(interrupts.Interrupted) as raised:
+            os.kill(os.getpid(), sig)  # handled as the call returns, in this main thread
+        os.kill(os.getpid(), sig)  # a second one while the runs end: ignored
+    assert raised.value.signum == sig
+    assert interrupts.exit_code(raised.value) == code
+    assert interrupts.reason(raised.value) == reason
+
+
 def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:
     code = (
         "import os, signal, numpy as np, shallownet as sn\n"
