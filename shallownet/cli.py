@@ -67,7 +67,7 @@ def main() -> None:
             raise exc.error from None
     except KeyboardInterrupt as exc:
         print(f"\nshallownet: {interrupts.reason(exc)}", file=sys.stderr)
-        sys.exit(interrupts.exit_code(exc))
+        sys.exit(interrupts.exiting(exc))
     except Abort as exc:
         print(f"shallownet: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -251,6 +251,17 @@ def exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + signal_of(exc)
 
 
+def exiting(exc: KeyboardInterrupt) -> int:
+    """:func:`exit_code`, for a command that exits with it now: from here to its end the
+    signals that stop a command are ignored. Python's finalization gives a signal with a
+    Python handler its default action back, and a second Ctrl-C that reached the exiting
+    command killed it (-2, not its 130)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (*HANDLED, TIME_LIMIT):
+            signal.signal(sig, signal.SIG_IGN)
+    return exit_code(exc)
+
+
 class _ReaderGone:
     """Standard output that, once its reader has gone (``shallownet -m ... | head``),
     drops what is written, where every print and log line would raise BrokenPipeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import shallownet as sn
+from shallownet import interrupts
 from shallownet.config import store_configs
 from shallownet.network import Array
 from shallownet.plugin_modules import import_plugin_modules
@@ -56,6 +58,17 @@ def small_data() -> tuple[Array, Array]:
     """40 flower points: fast for gradient checks."""
     X, Y = sn.datasets.flower()
     return X[:, ::10].copy(), Y[:, ::10].copy()
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers() -> Iterator[None]:
+    """A command's main() run in process leaves the signals that stop a command ignored,
+    as a command does once it exits on one (interrupts.exiting): not for the next test."""
+    saved = {sig: signal.getsignal(sig) for sig in (*interrupts.HANDLED, interrupts.TIME_LIMIT)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(autouse=True)

@@ -219,6 +219,25 @@ def test_each_signal_that_stops_a_command_is_its_interrupt(
     assert interrupts.reason(raised.value) == reason
 
 
+def test_a_command_exiting_on_a_signal_is_not_killed_by_the_next_one() -> None:
+    """Ctrl-C twice: the second reached the command as Python finalized it, which gives a
+    handled signal its default action back, and killed it (-2, not 130). Here signals
+    keep coming until the process has exited."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from shallownet import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), 2)\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    subprocess.Popen(['sh', '-c', f'while kill -INT {os.getpid()}; do :; done'],\n"
+        "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    sys.exit(interrupts.exiting(exc))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+
+
 def test_a_signal_whose_exception_was_lost_still_stops_training() -> None:
     code = (
         "import os, signal, numpy as np, shallownet as sn\n"

@@ -623,3 +623,31 @@ def test_curves_are_dense_early_and_sparse_later() -> None:
     assert gaps == sorted(gaps)  # never denser later
     uniform = [s for s in range(200) if on_curve(s, 199, 25, uniform=True)]
     assert uniform == [0, 25, 50, 75, 100, 125, 150, 175, 199]
+
+
+def test_jobs_a_sweep_never_started_are_among_the_jobs_it_lost(tmp_path: Path) -> None:
+    """A batch whose worker died before it opened some of its jobs' runs: those jobs have
+    no run, and the sweep counts them among its lost jobs, saying so (it said "1 of 12
+    jobs failed" while 2 more had not run; the report lists them as MISSING)."""
+    from shallownet.tracking.parent import parent_run
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    jobs: list[Job] = []
+    for seed in (0, 1, 2):
+        overrides = (f"seed={seed}", "train.iterations=20")
+        settings = compose_settings(tmp_path, *overrides, f"tracking.uri={uri}")
+        config = {"seed": seed}
+        jobs.append(Job(settings, ",".join(overrides), overrides, seed, True, "", "", config))
+    tracking = jobs[0].settings.tracking
+    assert tracking is not None
+    with parent_run(tracking, "seeds", {"seed": "0,1,2"}, str(tmp_path), jobs) as parent:
+        run([parent.adopt(jobs[0], figures=False)])  # the others never opened their runs
+    assert parent.status == "FINISHED"
+    assert parent.lost == [
+        f"{job.label}: never started (its batch stopped before it opened the job's run)"
+        for job in jobs[1:]
+    ]
+    # run again: the job FINISHED in the first sweep is not lost, the others are
+    with parent_run(tracking, "seeds", {"seed": "0,1,2"}, str(tmp_path), jobs) as again:
+        pass
+    assert [line.partition(":")[0] for line in again.lost] == [job.label for job in jobs[1:]]

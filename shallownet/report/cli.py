@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         _report(args)
     except KeyboardInterrupt as exc:
         print(f"\nshallownet-report: {interrupts.reason(exc)}", file=sys.stderr)
-        sys.exit(interrupts.exit_code(exc))
+        sys.exit(interrupts.exiting(exc))
 
 
 def _report(args: argparse.Namespace) -> None:

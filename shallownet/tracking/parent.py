@@ -28,6 +28,7 @@ from ..train import diverged
 from ..version import __version__
 from ..vocabulary import (
     CHILDREN_TAG,
+    CONFIG_HASH_TAG,
     JOB_NUM_TAG,
     JOBS_ARTIFACT,
     OVERRIDES_TAG,
@@ -44,7 +45,14 @@ from ..vocabulary import (
 from . import view
 from .mlflow_internals import lists_named_views
 from .owner import end_vanished, of_another_command, owner_tags
-from .runs import end_run, newest_per_config, note_unreachable, retry, search
+from .runs import (
+    end_run,
+    newest_finished,
+    newest_per_config,
+    note_unreachable,
+    retry,
+    search,
+)
 from .store import (
     UI_PORT,
     file_identity,
@@ -85,6 +93,21 @@ def lost(children: Sequence[Run]) -> list[str]:
         if run.info.status == "KILLED" or (run.info.status == "FAILED" and not diverged(reason)):
             found.append(f"{run.info.run_name}: {reason}")
     return found
+
+
+def never_started(
+    client: MlflowClient, experiment_id: str, jobs: Sequence[Job], children: Sequence[Run]
+) -> list[str]:
+    """The planned jobs that have no run, each as ``label: never started`` (their batch
+    stopped before it opened their runs: its worker process died); a job skipped as
+    FINISHED in an earlier sweep is not one."""
+    have = {run.data.tags.get(CONFIG_HASH_TAG) for run in children}
+    return [
+        f"{job.label}: never started (its batch stopped before it opened the job's run)"
+        for job in jobs
+        if (key := job.settings.config_hash()) not in have
+        and newest_finished(client, experiment_id, key) is None
+    ]
 
 
 def end_parent_run(
@@ -275,6 +298,8 @@ def parent_run(
                     if parent is not None:
                         parent.status, parent.summary = status, lines
                         parent.lost = lost(children)
+                        if planned and status == "FINISHED":
+                            parent.lost += never_started(client, experiment_id, jobs, children)
 
 
 def _end(
