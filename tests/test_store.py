@@ -26,7 +26,7 @@ from shallownet.tracking.sqlite import check_file, create
 from shallownet.tracking.store import check_reachable
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG
 
-from .cli_helpers import python_out
+from .cli_helpers import python_out, terminal_signals
 
 
 def _store(folder: Path) -> tuple[str, Path]:
@@ -210,6 +210,7 @@ def test_each_signal_that_stops_a_command_is_its_interrupt(
     """Delivered to a process whose handlers are installed, each signal a sweep stops on
     is raised as its own interrupt, with the shell's exit code and the runs' reason (as
     the SIGTERM end to end in tests/test_faults.py), and a second one is taken quietly."""
+    signal.signal(sig, signal.SIG_DFL)  # as a terminal starts a command (not nohup, not &)
     with interrupts.installed():
         with pytest.raises(interrupts.Interrupted) as raised:
             os.kill(os.getpid(), sig)  # handled as the call returns, in this main thread
@@ -234,7 +235,12 @@ def test_a_command_exiting_on_a_signal_is_not_killed_by_the_next_one() -> None:
         "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    sys.exit(interrupts.exiting(exc))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        timeout=120,
+        preexec_fn=terminal_signals,  # the test starts no threads meanwhile
+    )
     assert done.returncode == 130, done.stderr
 
 
