@@ -115,15 +115,21 @@ def written(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def python_out(code: str, preexec_fn: Callable[[], object] | None = None) -> str:
-    """What ``python -c code`` prints in a fresh process (a failure fails the test), with
+def python_run(
+    code: str, preexec_fn: Callable[[], object] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh process (with ``check``, a failure fails the test),
     ``preexec_fn`` setting its signal dispositions, say."""
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=check,
         preexec_fn=preexec_fn,
     )
-    return out.stdout
+
+
+def python_out(code: str, preexec_fn: Callable[[], object] | None = None) -> str:
+    """What ``python -c code`` prints in a fresh process (a failure fails the test)."""
+    return python_run(code, preexec_fn).stdout

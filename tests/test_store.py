@@ -26,7 +26,7 @@ from shallownet.tracking.sqlite import check_file, create
 from shallownet.tracking.store import check_reachable
 from shallownet.vocabulary import HOST_TAG, PROCESS_TAG, REASON_TAG
 
-from .cli_helpers import python_out, terminal_signals
+from .cli_helpers import python_out, python_run, terminal_signals
 
 
 def _store(folder: Path) -> tuple[str, Path]:
@@ -235,12 +235,8 @@ def test_a_command_exiting_on_a_signal_is_not_killed_by_the_next_one() -> None:
         "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    sys.exit(interrupts.exiting(exc))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        timeout=120,
-        preexec_fn=terminal_signals,  # the test starts no threads meanwhile
-    )
+    # a terminal's signal dispositions (the test starts no threads meanwhile)
+    done = python_run(code, preexec_fn=terminal_signals, check=False)
     assert done.returncode == 130, done.stderr
 
 
@@ -297,12 +293,8 @@ def test_signals_after_the_first_and_a_lost_signals_exception_print_nothing() ->
     """After Ctrl-C a sweep's processes printed "Signal 15 ignored due to race condition"
     and "Exception ignored in ... Interrupted: SIGINT" (the signal was kept all the same);
     other unraisable errors are still printed."""
-    out = subprocess.run(
-        [sys.executable, "-c", RACE_AND_LOSS],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    out = python_run(
+        RACE_AND_LOSS,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
     )
     assert out.stdout.strip() == "stopped SIGINT"
